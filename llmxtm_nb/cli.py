@@ -46,6 +46,9 @@ def _settings_args(p):
 
 command('settings', 'print the effective run settings (packaged defaults, your file, environment)', _settings_args)(_cmd_settings)
 
+from .bench import bench_command, bench_arguments
+command('bench', 'run the benchmark scripts, write BENCHMARKS.md and flag regressions', bench_arguments)(bench_command)
+
 # %% ../nbs/09_cli.ipynb #dbd2ce17
 def build_parser() -> argparse.ArgumentParser:
     "The `llmxtm` argument parser with every registered subcommand."

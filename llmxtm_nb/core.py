@@ -74,6 +74,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
                    lr_factor=_positive(), clip_norm=_nonneg(), discrepancy=Key(str, choices=('mmd', 'ot')),
                    mmd_kernel=Key(str, choices=('median', 'multi')),
                    kl_direction=Key(str, choices=('forward', 'reverse')), use_mmd=Key(bool), use_doc_align=Key(bool)),
+    'eval': dict(top_n=_positive_int(), marginals=Key(str, choices=('count', 'docfreq')), max_train=_nonneg(int),
+                 theme_threshold=Key(float, minimum=0, exclusive_minimum=True),
+                 reference_variant=Key(str, choices=('page', 'section'))),
     'encoder': dict(name=Key(str), batch_size=_positive_int()),
     'cache': dict(directory=Key(str, optional=True)),
 }
