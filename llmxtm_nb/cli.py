@@ -46,6 +46,17 @@ def _settings_args(p):
 
 command('settings', 'print the effective run settings (packaged defaults, your file, environment)', _settings_args)(_cmd_settings)
 
+def _embed_args(p):
+    p.add_argument('dataset', nargs='?', default=None, help='benchmark name, demo, or a folder (default: settings data.dataset)')
+    p.add_argument('--encoder', default=None, help='encoder name (default: settings encoder.name)')
+    p.add_argument('--data-dir', default=None, help='where the benchmarks are (default: $LLMXTM_DATA / settings)')
+
+@command('embed', 'encode and cache every word and document embedding of a data set (progress bar with ETA)', _embed_args)
+def _cmd_embed(args) -> int:
+    from llmxtm_nb.encoders import embed_dataset
+    embed_dataset(args.dataset or load_settings(args.settings).data.dataset, args.encoder, args.data_dir)
+    return 0
+
 from .bench import bench_command, bench_arguments
 command('bench', 'run the benchmark scripts, write BENCHMARKS.md and flag regressions', bench_arguments)(bench_command)
 

@@ -77,7 +77,9 @@ SCHEMA: dict[str, dict[str, Key]] = {
     'eval': dict(top_n=_positive_int(), marginals=Key(str, choices=('count', 'docfreq')), max_train=_nonneg(int),
                  theme_threshold=Key(float, minimum=0, exclusive_minimum=True),
                  reference_variant=Key(str, choices=('page', 'section'))),
-    'encoder': dict(name=Key(str), batch_size=_positive_int()),
+    'encoder': dict(name=Key(str), batch_size=_positive_int(), base_url=Key(str, optional=True)),
+    'pairs': dict(k=_positive_int(), top_k=_positive_int(), threshold=Key(float, minimum=-1), mutual=Key(bool),
+                  kind=Key(str, choices=('query', 'passage'))),
     'cache': dict(directory=Key(str, optional=True)),
 }
 
@@ -224,7 +226,9 @@ def _iter_overrides(overrides:dict|None, kw:dict):
 
 # %% ../nbs/00_core.ipynb #8ebbfd36
 _ENV_PREFIX = 'LLMXTM_'
-_NOT_SETTINGS = {'LLMXTM_SETTINGS', 'LLMXTM_CACHE_DIR', 'LLMXTM_DATA', 'LLMXTM_PROGRESS', 'LLMXTM_SHARED_DATA'}
+# Variables of the toolkit that are not run settings (paths and switches read elsewhere).
+_NOT_SETTINGS = {'LLMXTM_SETTINGS', 'LLMXTM_CACHE_DIR', 'LLMXTM_DATA', 'LLMXTM_PROGRESS', 'LLMXTM_SHARED_DATA',
+                 'LLMXTM_BENCH_SIZE'}
 
 def _apply_file(sections, sources, path, origin):
     for section, vals in _read_ini(path).items():
