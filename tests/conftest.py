@@ -6,10 +6,25 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
+# Content-keyed caches (embeddings keyed by encoder and text, the CNPMI index keyed by file, XTRA's k-means keyed by
+# its inputs) are shared by all tests of a session, so the demo corpus is encoded once rather than once per test.
+# Everything else (LLM transcripts, checkpoints, run folders) is private to each test.
+SHARED_CACHES = ("embeddings", "cnpmi", "xtra")
+
+
+@pytest.fixture(scope="session")
+def _session_cache(tmp_path_factory):
+    return tmp_path_factory.mktemp("llmxtm-shared-cache")
+
+
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory, monkeypatch):
-    "Every test writes caches to a private folder and shows no progress bars."
-    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path_factory.mktemp("llmxtm-cache")))
+def _isolated_cache(tmp_path_factory, _session_cache, monkeypatch):
+    "Every test writes caches to a private folder (sharing the content-keyed ones) and shows no progress bars."
+    private = tmp_path_factory.mktemp("llmxtm-cache")
+    for name in SHARED_CACHES:
+        (_session_cache / name).mkdir(exist_ok=True)
+        (private / name).symlink_to(_session_cache / name, target_is_directory=True)
+    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(private))
     monkeypatch.setenv("LLMXTM_PROGRESS", "0")
     # A developer's own settings must not change what the tests see.
     monkeypatch.delenv("LLMXTM_SETTINGS", raising=False)
