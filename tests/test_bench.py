@@ -1,0 +1,113 @@
+"""`llmxtm bench` (issue 10): runs every tests/bench/bench_*.py, keeps the previous results, writes BENCHMARKS.md with
+machine/device/seeds/versions, and flags regressions past a tolerance."""
+import argparse
+import json
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from llmxtm_nb.bench import (BenchError, bench_arguments, bench_command, bench_result, compare, discover, figure,
+                             load_result, normalise_result, run_benchmarks)
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tree(root: Path, step: float, score: float = 0.5, extra: str = "") -> Path:
+    bd = root / "tests" / "bench"; bd.mkdir(parents=True, exist_ok=True)
+    (bd / "bench_fast.py").write_text(textwrap.dedent(f"""
+        import os
+        from pathlib import Path
+        from llmxtm_nb.bench import bench_result, figure, write_result, bench_size
+        size = bench_size()
+        write_result(bench_result('fast', [figure('step time', {step} * (10 if size == 'full' else 1), 's'),
+                                           figure('score', {score}, better='higher', tolerance=0.02)],
+                                  {{'seed': 3, 'K': 5}}), Path(__file__).parent / 'results')
+        {extra}"""))
+    (bd / "bench_broken.py").write_text("raise SystemExit('needs a GPU')\n")
+    (bd / "bench_silent.py").write_text("print('forgot to write a result')\n")
+    return bd
+
+
+def test_runs_records_and_flags(tmp_path):
+    bd = tree(tmp_path, 1.0)
+    r1 = run_benchmarks(bench_dir=bd, verbose=False)
+    assert {a: r.status for a, r in r1.runs.items()} == {"broken": "failed", "fast": "ok", "silent": "no result"}
+    assert (bd / "results" / "logs" / "broken.log").read_text().strip().endswith("needs a GPU")
+    assert r1.regressions == [] and r1.failed == ["broken", "silent"]
+    md = (tmp_path / "BENCHMARKS.md").read_text()
+    for s in ("## fast", "seeds: seed=3", "size=quick", "device: cpu", "torch", "CPUs", "| step time | 1 | s | lower |"):
+        assert s in md, s
+    # slower and worse: both flagged; the previous result is kept
+    tree(tmp_path, 1.3, score=0.48)
+    r2 = run_benchmarks(bench_dir=bd, verbose=False)
+    assert sorted(n["name"] for _, n in r2.regressions) == ["score", "step time"]
+    assert json.loads((bd / "results" / "previous" / "fast.json").read_text())["figures"][0]["value"] == 1.0
+    assert "REGRESSED" in (tmp_path / "BENCHMARKS.md").read_text()
+    # within tolerance: not flagged
+    tree(tmp_path, 1.4, score=0.48)
+    assert run_benchmarks(bench_dir=bd, verbose=False).regressions == []
+    # --full is not compared with --quick
+    r4 = run_benchmarks(bench_dir=bd, size="full", areas=["fast"], verbose=False)
+    assert r4.regressions == [] and r4.comparisons["fast"][0]["note"] == "settings changed"
+
+
+def test_failed_script_keeps_the_recorded_result(tmp_path):
+    bd = tree(tmp_path, 1.0)
+    run_benchmarks(bench_dir=bd, areas=["fast"], verbose=False)
+    before = (bd / "results" / "fast.json").read_bytes()
+    tree(tmp_path, 9.0, extra="raise SystemExit(1)")  # writes its figures, then fails: they are not trusted
+    r = run_benchmarks(bench_dir=bd, areas=["fast"], verbose=False)
+    assert r.runs["fast"].status == "failed" and (bd / "results" / "fast.json").read_bytes() == before
+    (bd / "bench_fast.py").write_text("raise SystemExit(1)\n")
+    r = run_benchmarks(bench_dir=bd, areas=["fast"], verbose=False)
+    assert r.runs["fast"].status == "failed" and (bd / "results" / "fast.json").read_bytes() == before
+    assert "fast" in r.results  # still shown from the record
+
+
+def test_timeout_stops_the_script_and_its_children(tmp_path):
+    import os, time
+    bd = tree(tmp_path, 1.0)
+    pidfile = tmp_path / "grandchild.pid"
+    (bd / "bench_slow.py").write_text(textwrap.dedent(f"""
+        import subprocess, sys, time
+        p = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])
+        open({str(pidfile)!r}, 'w').write(str(p.pid)); print('started', flush=True); time.sleep(60)"""))
+    t0 = time.time()
+    r = run_benchmarks(bench_dir=bd, areas=["slow"], timeout=3, verbose=False)
+    assert r.runs["slow"].status == "timeout" and time.time() - t0 < 30
+    assert "started" in r.runs["slow"].log_tail and "stopped after 3" in r.runs["slow"].log_tail
+    pid = int(pidfile.read_text())
+    for _ in range(50):  # the grandchild was killed with its process group (give the kernel a moment to reap it)
+        try: os.kill(pid, 0)
+        except ProcessLookupError: break
+        if open(f"/proc/{pid}/stat").read().split()[2] == "Z": break
+        time.sleep(0.1)
+    else: raise AssertionError("the benchmark's child process outlived the timeout")
+
+
+def test_command_line_exit_codes(tmp_path, capsys):
+    bd = tree(tmp_path, 1.0)
+    p = argparse.ArgumentParser(); bench_arguments(p)
+    assert bench_command(p.parse_args(["--bench-dir", str(bd), "--area", "fast"])) == 0
+    tree(tmp_path, 3.0)
+    assert bench_command(p.parse_args(["--bench-dir", str(bd), "--area", "fast", "--fail-on-regression"])) == 3
+    assert bench_command(p.parse_args(["--bench-dir", str(bd), "--area", "broken", "--strict"])) == 4
+    assert "regressed: fast / step time" in capsys.readouterr().out
+    with pytest.raises(BenchError, match="no benchmark script"):
+        bench_command(p.parse_args(["--bench-dir", str(bd), "--area", "nope"]))
+
+
+def test_result_shape_checks():
+    with pytest.raises(BenchError, match="better"): figure("x", 1, better="faster")
+    r = bench_result("a", [figure("t", 2.0, "s")], {"seed": 1}, device="cpu")
+    assert set(r) >= {"area", "machine", "device", "date", "versions", "settings", "figures"}
+    assert normalise_result({"area": "old", "median_seconds": {"x": 1.0}})["figures"][0]["unit"] == "s"
+    assert compare(r, None)[0]["note"] == "no previous result"
+
+
+def test_every_recorded_result_in_the_repo_is_readable():
+    "The results the other areas committed are in a shape `llmxtm bench` can read (or an older flat one)."
+    for p in sorted((REPO / "tests" / "bench" / "results").glob("*.json")):
+        load_result(p)
+    assert {p.stem[len("bench_"):] for p in discover(REPO / "tests" / "bench")} >= {"reliability"}
