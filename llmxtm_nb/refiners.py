@@ -20,8 +20,8 @@ from .parse import parse_response, VocabIndex
 
 # %% auto #0
 __all__ = ['PRICES', 'PROVIDERS', 'RefinerError', 'cache_key', 'TranscriptCache', 'price_for', 'RunStats', 'stats_delta',
-           'BudgetExhausted', 'Completion', 'Refiner', 'is_retryable', 'redact', 'LLMRefiner', 'AnthropicRefiner',
-           'OpenAICompatibleRefiner', 'OfflineEmbeddingRefiner', 'get_refiner']
+           'BudgetExhausted', 'Completion', 'Refiner', 'MalformedResponse', 'is_retryable', 'redact', 'LLMRefiner',
+           'AnthropicRefiner', 'OpenAICompatibleRefiner', 'OfflineEmbeddingRefiner', 'get_refiner']
 
 # %% ../nbs/53_refiners.ipynb #7e6226e1
 class RefinerError(LLMXTMError, RuntimeError):
@@ -143,8 +143,12 @@ class Refiner:
 # %% ../nbs/53_refiners.ipynb #52a0beca
 _RETRY_STATUS = {408, 409, 425, 429, 500, 502, 503, 504, 529}
 
+class MalformedResponse(LLMXTMError):
+    "An HTTP 200 answer whose body is not a well-formed completion (wrong JSON shape, an HTML error page)."
+
 def is_retryable(exc:BaseException) -> bool:
-    "Rate limits, timeouts, connection errors and server errors are worth retrying; the rest are not."
+    "Rate limits, timeouts, connection errors, server errors and malformed bodies are worth retrying; the rest are not."
+    if isinstance(exc, MalformedResponse): return True
     code = getattr(exc, 'status_code', None)
     if isinstance(code, int): return code in _RETRY_STATUS or code >= 500
     names = {c.__name__ for c in type(exc).__mro__}
@@ -379,6 +383,8 @@ class AnthropicRefiner(LLMRefiner):
                 with self._lock: self._stats.notes.append(f"{self.model} refused 'temperature'; sent without it")
                 kw.pop('extra_body'); msg = client.messages.create(**kw)
             else: raise
+        if not isinstance(getattr(msg, 'content', None), list):
+            raise MalformedResponse(f"{self.provider}: the answer has no content list (a proxy or gateway error page?)")
         text = ''.join(getattr(b, 'text', '') for b in msg.content if getattr(b, 'type', '') == 'text')
         u = msg.usage
         return (text, int(getattr(u, 'input_tokens', 0) or 0), int(getattr(u, 'output_tokens', 0) or 0),
@@ -416,8 +422,12 @@ class OpenAICompatibleRefiner(LLMRefiner):
     def _send(self, client, system, prompt, temperature, max_tokens):
         r = client.chat.completions.create(model=self.model, temperature=temperature, max_tokens=max_tokens,
                                            messages=[{'role': 'system', 'content': system}, {'role': 'user', 'content': prompt}])
-        text = (r.choices[0].message.content or '') if r.choices else ''
-        cut = bool(r.choices) and r.choices[0].finish_reason == 'length'
+        if not getattr(r, 'choices', None):
+            # A 200 answer without choices (a proxy's error JSON, an HTML page) is a failed request, never an empty answer
+            # that the transcript would then replay forever.
+            raise MalformedResponse(f"{self.provider}: the answer has no 'choices' (a proxy or gateway error page?)")
+        text = r.choices[0].message.content or ''
+        cut = r.choices[0].finish_reason == 'length'
         u = r.usage
         if u is None:
             with self._lock:
