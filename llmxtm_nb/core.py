@@ -23,7 +23,8 @@ import numpy as np
 __all__ = ['SCHEMA', 'LANGUAGE_NAMES', 'LLMXTMError', 'SettingsError', 'Key', 'parse_value', 'packaged_settings_path',
            'user_settings_path', 'Section', 'Settings', 'load_settings', 'get_device', 'seed_everything', 'cache_dir',
            'user_data_dir', 'shared_data_dir', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'language_name', 'set_progress', 'progress_enabled', 'progress']
+           'CorruptFileError', 'checked_bytes', 'verify_checked_bytes', 'save_torch', 'load_torch', 'language_name',
+           'set_progress', 'progress_enabled', 'progress']
 
 # %% ../nbs/00_core.ipynb #8da72e54
 class LLMXTMError(Exception):
@@ -62,7 +63,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
     'nmtm': dict(**_COMMON_BACKBONE, lr_step=_positive_int(), lr_gamma=_positive(), mix=Key(float, minimum=0)),
     'infoctm': dict(**_COMMON_BACKBONE, lr_step=_positive_int(), lr_gamma=_positive(), weight_mi=_nonneg(),
                     temperature=_positive(), neighbour_threshold=Key(float, minimum=-1)),
-    'xtra': dict(**_COMMON_BACKBONE, dropout=_nonneg(), share_dim=_positive_int(), weight_infonce=_nonneg(),
+    'xtra': dict(**_COMMON_BACKBONE, lr_step=_positive_int(), lr_gamma=_positive(), dropout=_nonneg(), share_dim=_positive_int(), weight_infonce=_nonneg(),
                  weight_beta=_nonneg(), weight_cluster=_nonneg(), infonce_temperature=_positive()),
     'refine': dict(provider=Key(str, choices=_PROVIDERS), model=Key(str, optional=True),
                    base_url=Key(str, optional=True), rounds=_positive_int(), frequency=_positive_int(),
@@ -348,6 +349,50 @@ def _json_default(o):
     if isinstance(o, np.ndarray): return o.tolist()
     if isinstance(o, Path): return str(o)
     raise TypeError(f"cannot write {type(o).__name__} as JSON")
+
+# %% ../nbs/00_core.ipynb #fc25c501
+class CorruptFileError(LLMXTMError, ValueError):
+    "A file the toolkit wrote earlier is truncated, altered or not of the expected kind."
+
+_CHECKED_MAGIC = b'LLMXTM-SHA256 '
+
+def checked_bytes(payload:bytes) -> bytes:
+    "`payload` prefixed with a header holding its SHA-256."
+    import hashlib
+    return _CHECKED_MAGIC + hashlib.sha256(payload).hexdigest().encode() + b'\n' + payload
+
+def verify_checked_bytes(data:bytes, # what `checked_bytes` wrote
+                         path:str|Path='<bytes>', # where it was read from, for the error message
+                        ) -> bytes:
+    "The payload of `data`, after checking its header and SHA-256; raises `CorruptFileError` naming `path`."
+    import hashlib
+    head = len(_CHECKED_MAGIC) + 65
+    if len(data) < head or not data.startswith(_CHECKED_MAGIC) or data[head - 1:head] != b'\n':
+        raise CorruptFileError(f"{path}: not a checksummed llmxtm file (empty, truncated at the start, or another kind of file)")
+    digest, payload = data[len(_CHECKED_MAGIC):head - 1].decode('ascii', 'replace'), data[head:]
+    if hashlib.sha256(payload).hexdigest() != digest:
+        raise CorruptFileError(f"{path}: checksum mismatch ({len(payload)} bytes): the file is truncated or was altered")
+    return payload
+
+def save_torch(path:str|Path, # file to write
+               obj:Any, # what torch.save can write
+              ) -> Path:
+    "`torch.save` `obj` to `path` atomically, with a SHA-256 header."
+    import io, torch
+    buf = io.BytesIO(); torch.save(obj, buf)
+    return atomic_write_bytes(path, checked_bytes(buf.getvalue()))
+
+def load_torch(path:str|Path, # file written by `save_torch`
+               map_location=None, # passed to torch.load
+              ) -> Any:
+    "Read a file written by `save_torch`, verifying its checksum; every failure names `path`."
+    import io, torch
+    path = Path(path)
+    try: data = path.read_bytes()
+    except FileNotFoundError: raise FileNotFoundError(f"no such file: {path}") from None
+    payload = verify_checked_bytes(data, path)
+    try: return torch.load(io.BytesIO(payload), map_location=map_location, weights_only=False)
+    except Exception as e: raise CorruptFileError(f"{path}: cannot be read as a torch file ({type(e).__name__}: {e})") from None
 
 # %% ../nbs/00_core.ipynb #379c4482
 LANGUAGE_NAMES = {'en': 'English', 'cn': 'Chinese', 'zh': 'Chinese', 'ja': 'Japanese', 'de': 'German',

@@ -145,8 +145,6 @@ def test_corrupted_checkpoint_is_refused(checkpoint, case):
         path.write_bytes(good)
 
 
-@pytest.mark.xfail(reason="trainer bug reported in CHANGES.md (reliability): torch.load errors are not re-raised with "
-                          "the checkpoint path", strict=False)
 @pytest.mark.parametrize("case", ["empty", "garbage", "truncated"])
 def test_corrupted_checkpoint_error_names_its_path(checkpoint, case):
     path, trainer = checkpoint
@@ -159,8 +157,6 @@ def test_corrupted_checkpoint_error_names_its_path(checkpoint, case):
         path.write_bytes(good)
 
 
-@pytest.mark.xfail(reason="trainer bug reported in CHANGES.md (reliability): checkpoints carry no checksum, so a flipped "
-                          "byte in the tensor data loads silently", strict=False)
 def test_bit_flip_in_checkpoint_is_detected(checkpoint):
     path, trainer = checkpoint
     good = path.read_bytes()

@@ -1,0 +1,199 @@
+"""Speed and memory of the Phase-1 backbones (and, with --full, their evaluation).
+
+Speed mode (default): for each dataset x backbone x variant ('fast' = ours, 'reference' = the dense V x V
+formulation of the public implementations, same model otherwise), a fresh child process builds the model and
+trains it for `--batches` steps (0: one whole epoch); it reports seconds per step, seconds per epoch
+(= s/step x batches per epoch; measured directly when a whole epoch ran) and the child's peak RSS.
+Fast and reference run alternately in the same session so their ratio is measured under the same load.
+
+    nice -n 10 python tests/bench/bench_backbones.py --datasets ECNews --backbones NMTM,InfoCTM,XTRA
+    nice -n 10 python tests/bench/bench_backbones.py --full --datasets ECNews --backbones NMTM --epochs 20 --seeds 0
+
+--full trains with the paper's epochs (or --epochs) per seed and evaluates with llmxtm_nb.evaluate
+(TU, CNPMI on the substitute reference corpora, TQ, classification). XTRA needs document embeddings:
+--xtra-embeddings encoder (llmxtm_nb.encoders, cached; slow on a CPU for the benchmarks) or random (unit
+vectors: fine for timing, meaningless for quality; the default in speed mode).
+Results: tests/bench/results/backbones.json (speed) and backbones_full.json (--full), merged by key.
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+
+
+def _load(dataset):
+    from llmxtm_nb.data import load_corpus
+    return load_corpus(dataset)
+
+
+def _build(backbone, corpus, variant, xtra_embeddings, seed, K):
+    import numpy as np
+    from llmxtm_nb.trainer import build_backbone
+    kw = {"num_topics": K, "seed": seed}
+    if backbone.lower() != "xtra":
+        kw["reference"] = variant == "reference"
+    else:
+        if variant == "reference":
+            raise SystemExit("XTRA has no dense reference variant")
+        if xtra_embeddings == "random":
+            rng = np.random.default_rng(seed)
+            H = [rng.normal(size=(s.n_docs("train"), 384)).astype(np.float32) for s in corpus.sides]
+            kw["doc_embeddings"] = tuple(h / np.linalg.norm(h, axis=1, keepdims=True) for h in H)
+    return build_backbone(backbone, corpus, **kw)
+
+
+def child_speed(a):
+    import torch
+    torch.set_num_threads(a.threads)
+    from llmxtm_nb.core import set_progress
+    from llmxtm_nb.trainer import Trainer
+    set_progress(False)
+    t0 = time.time()
+    corpus = _load(a.one[1])
+    model = _build(a.one[0], corpus, a.one[2], a.xtra_embeddings, 0, a.K)
+    setup = time.time() - t0
+    tr = Trainer(model, corpus, device="cpu", show_progress=False)
+    n_epoch = len(tr.batches(0))
+    steps = n_epoch if a.batches <= 0 else min(a.batches, n_epoch)
+    model.train()
+    tr.train_step(next(iter(tr.batches(1))))  # warm-up step (another epoch's first batch), not timed
+    it = iter(tr.batches(0))
+    t_start = time.perf_counter()
+    cpu_start = time.process_time()
+    for i in range(steps):
+        tr.train_step(next(it))
+    wall = time.perf_counter() - t_start
+    cpu = time.process_time() - cpu_start
+    per_step = wall / steps
+    out = {"backbone": a.one[0], "dataset": a.one[1], "variant": a.one[2], "steps_timed": steps,
+           "batches_per_epoch": n_epoch, "s_per_step": per_step, "s_per_epoch": per_step * n_epoch,
+           "epoch_measured_directly": steps == n_epoch, "setup_s": setup,
+           "cpu_s_per_step": cpu / steps, "cpu_s_per_epoch": cpu / steps * n_epoch,
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+           "n_params": sum(p.numel() for p in model.parameters()),
+           "n_buffer_values": sum(b._nnz() if b.is_sparse else b.numel() for b in model.buffers()),
+           "threads": torch.get_num_threads(), "loadavg_end": os.getloadavg()}
+    print("RESULT " + json.dumps(out))
+
+
+def child_full(a):
+    import numpy as np
+    import torch
+    torch.set_num_threads(a.threads)
+    from llmxtm_nb.core import set_progress
+    from llmxtm_nb.trainer import Trainer
+    from llmxtm_nb.evaluate import evaluate
+    set_progress(False)
+    backbone, dataset, seed = a.one[0], a.one[1], int(a.one[2])
+    corpus = _load(dataset)
+    model = _build(backbone, corpus, "fast", a.xtra_embeddings, seed, a.K)
+    tr = Trainer(model, corpus, device="cpu", seed=seed, show_progress=False,
+                 epochs=a.epochs if a.epochs else None)
+    t = time.time()
+    hist = tr.fit()
+    train_s = time.time() - t
+    from llmxtm_nb.core import cache_dir
+    saved = model.save(cache_dir("bench") / f"{backbone}-{dataset}-seed{seed}-ep{tr.epochs}.pt")  # re-evaluate without retraining
+    try:
+        ev = evaluate(model, corpus, max_train=a.max_train or None)
+    except Exception as e:  # keep the training result even if evaluation fails
+        ev = {"metrics": None, "notes": [f"evaluation failed: {type(e).__name__}: {e}"]}
+    out = {"backbone": backbone, "dataset": dataset, "seed": seed, "epochs": tr.epochs,
+           "paper_epochs": not a.epochs, "max_train": a.max_train or "all", "threads": a.threads, "train_s": train_s, "final_loss": hist[-1]["loss"],
+           "metrics": ev.get("metrics"), "notes": ev.get("notes"), "reference": str(ev.get("reference")),
+           "xtra_embeddings": a.xtra_embeddings if backbone.lower() == "xtra" else None, "model_file": str(saved),
+           "history": [{k: round(v, 4) for k, v in h.items()} for h in hist],
+           "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    print("RESULT " + json.dumps(out, default=str))
+
+
+def run_child(args, extra):
+    cmd = [sys.executable, __file__, *extra]
+    p = subprocess.run(cmd, capture_output=True, text=True)
+    for line in p.stdout.splitlines():
+        if line.startswith("RESULT "):
+            return json.loads(line[7:])
+    return {"error": (p.stderr or p.stdout)[-2000:], "cmd": " ".join(extra)}
+
+
+def machine():
+    import torch
+    return {"platform": platform.platform(), "cpus": os.cpu_count(), "python": sys.version.split()[0],
+            "torch": torch.__version__, "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "loadavg_start": os.getloadavg(), "nice": os.nice(0)}
+
+
+def save(name, key, rows, meta):
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    path = RESULTS / name
+    data = json.loads(path.read_text()) if path.exists() else {"area": "backbones", "runs": {}}
+    data["runs"][key] = {"meta": meta, "rows": rows}
+    from llmxtm_nb.core import atomic_write_json
+    atomic_write_json(path, data)
+    return path
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="ECNews")
+    ap.add_argument("--backbones", default="NMTM,InfoCTM,XTRA")
+    ap.add_argument("--variants", default="fast,reference", help="fast and/or reference (XTRA: fast only)")
+    ap.add_argument("--batches", type=int, default=0, help="timed steps per run (0: one whole epoch)")
+    ap.add_argument("--reference-batches", type=int, default=10, help="timed steps for the slow reference variant")
+    ap.add_argument("--K", type=int, default=50)
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--epochs", type=int, default=0, help="--full: epochs (0: the paper's)")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--max-train", type=int, default=0, help="--full: subsample SVM training sets (0: all)")
+    ap.add_argument("--xtra-embeddings", default=None, choices=["random", "encoder"])
+    ap.add_argument("--key", default=None, help="name of this run in the results file")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads per run (1: on a shared, oversubscribed machine OpenMP with 2 threads was "
+                         "17x slower per step than 1 thread on 2026-11-27, load ~22)")
+    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    a = ap.parse_args()
+    if a.xtra_embeddings is None:
+        a.xtra_embeddings = "encoder" if a.full else "random"
+    if a.one:
+        return child_full(a) if a.full else child_speed(a)
+    meta = {"machine": machine(), "args": vars(a)}
+    rows = []
+    for ds in a.datasets.split(","):
+        for bb in a.backbones.split(","):
+            if a.full:
+                for seed in a.seeds.split(","):
+                    r = run_child(a, ["--full", "--one", bb, ds, seed, "--K", str(a.K), "--epochs", str(a.epochs), "--threads", str(a.threads),
+                                      "--max-train", str(a.max_train), "--xtra-embeddings", a.xtra_embeddings])
+                    rows.append(r); print(json.dumps(r, default=str), flush=True)
+                continue
+            for var in a.variants.split(","):
+                if bb.lower() == "xtra" and var == "reference":
+                    continue
+                nb = a.reference_batches if var == "reference" else a.batches
+                r = run_child(a, ["--one", bb, ds, var, "--batches", str(nb), "--K", str(a.K), "--threads", str(a.threads),
+                                  "--xtra-embeddings", a.xtra_embeddings])
+                rows.append(r)
+                if "error" in r:
+                    print("ERROR", r, flush=True)
+                else:
+                    print(f"{ds:15s} {bb:8s} {var:9s} {r['s_per_epoch']:8.1f} s/epoch "
+                          f"({r['s_per_step']*1000:.0f} ms/step x {r['batches_per_epoch']}, "
+                          f"{'whole epoch' if r['epoch_measured_directly'] else 'from %d steps' % r['steps_timed']}) "
+                          f"cpu {r['cpu_s_per_epoch']:.1f} s/epoch, peak RSS {r['peak_rss_mb']:.0f} MB  load {r['loadavg_end'][0]:.1f}", flush=True)
+    meta["machine"]["loadavg_end"] = os.getloadavg()
+    key = a.key or ("full" if a.full else "speed") + "-" + meta["machine"]["date"]
+    path = save("backbones_full.json" if a.full else "backbones.json", key, rows, meta)
+    print("written", path)
+
+
+if __name__ == "__main__":
+    main()

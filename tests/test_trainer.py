@@ -1,0 +1,149 @@
+"""Phase-1 trainer: identical resume (end of epoch and mid-epoch interrupt), NaN guard keeping the last good
+checkpoint, callbacks, settings, scheduler."""
+import numpy as np
+import pytest
+import torch
+
+from llmxtm_nb.core import load_settings, load_torch
+from llmxtm_nb.trainer import NonFiniteLossError, Trainer, build_backbone
+
+from test_backbones import tiny_corpus
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    "Tiny tensors: one thread avoids OpenMP overhead on a shared machine (restored afterwards)."
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)
+
+
+def make(name="NMTM", seed=0, **kw):
+    c = tiny_corpus(seed, N1=50, N2=41)
+    m = build_backbone(name, c, num_topics=4, hidden=8, seed=seed)
+    return c, m
+
+
+def trainer(m, c, tmp=None, callbacks=(), **kw):
+    args = dict(epochs=4, learning_rate=0.01, batch_size=8, seed=3, device="cpu", lr_step=2, lr_gamma=0.5,
+                show_progress=False, checkpoint_dir=tmp, checkpoint_every=1)
+    args.update(kw)
+    return Trainer(m, c, callbacks=list(callbacks), **args)
+
+
+def same_state(a, b):
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    for k in sa:
+        assert torch.equal(sa[k], sb[k]), k
+
+
+class StopAt:
+    "Raises KeyboardInterrupt inside the given step (after the forward pass, before the update)."
+    def __init__(self, step): self.step, self.calls = step, 0
+    def extra_losses(self, trainer, batch, out):
+        self.calls += 1
+        if self.calls == self.step:
+            raise KeyboardInterrupt
+        return {}
+
+
+@pytest.mark.parametrize("name", ["NMTM", "InfoCTM"])
+def test_resume_after_interrupt_is_identical(name, tmp_path):
+    c, m_full = make(name)
+    full = trainer(m_full, c)
+    full.fit()
+    # same run, interrupted in the middle of epoch 2 (step 10 of 7 batches/epoch), then resumed in a new process-like setup
+    c, m1 = make(name)
+    t1 = trainer(m1, c, tmp_path, callbacks=[StopAt(10)])
+    with pytest.raises(KeyboardInterrupt):
+        t1.fit()
+    assert (tmp_path / "checkpoint.pt").exists()
+    c, m2 = make(name)
+    t2 = trainer(m2, c, tmp_path).resume()
+    assert t2.epoch == 1 and t2.batch_in_epoch == 2 and t2.step == 9
+    t2.fit()
+    same_state(m2, m_full)
+    assert [h["loss"] for h in t2.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-6)
+
+
+def test_resume_from_epoch_checkpoint_is_identical(tmp_path):
+    c, m_full = make("NMTM", 1)
+    full = trainer(m_full, c)
+    full.fit()
+    c, m1 = make("NMTM", 1)
+    trainer(m1, c, tmp_path).fit(2)
+    c, m2 = make("NMTM", 1)
+    t2 = trainer(m2, c, tmp_path).resume()
+    assert t2.epoch == 2
+    t2.fit()
+    same_state(m2, m_full)
+    assert [h["lr"] for h in t2.history] == [0.01, 0.01, 0.005, 0.005]   # StepLR(2, 0.5) carried over
+
+
+def test_nan_guard_names_step_and_term_and_keeps_last_good_checkpoint(tmp_path):
+    class Poison:
+        def __init__(self): self.n = 0
+        def extra_losses(self, trainer, batch, out):
+            self.n += 1
+            return {"poison": torch.tensor(float("nan")) if self.n == 10 else torch.zeros(())}
+
+    c, m = make()
+    t = trainer(m, c, tmp_path, callbacks=[Poison()])
+    with pytest.raises(NonFiniteLossError, match=r"step 10 .*'poison'"):
+        t.fit()
+    ck = load_torch(tmp_path / "checkpoint.pt")
+    assert ck["epoch"] == 1 and ck["batch_in_epoch"] == 0   # the epoch-1 checkpoint, not a poisoned state
+    assert all(torch.isfinite(v).all() for v in ck["model"].values() if v.is_floating_point())
+
+
+def test_callbacks_hooks_extra_losses_and_state(tmp_path):
+    class Rec:
+        def __init__(self): self.events, self.counter = [], 0
+        def on_train_start(self, tr): self.events.append("start")
+        def on_epoch_start(self, tr, e): self.events.append(f"es{e}")
+        def extra_losses(self, tr, batch, out):
+            self.counter += 1
+            assert set(out) >= {"losses", "theta"}
+            return {"extra": 0.1 * out["theta"][0].pow(2).mean()}
+        def on_epoch_end(self, tr, e, logs): self.events.append(f"ee{e}:{'extra' in logs}")
+        def on_train_end(self, tr): self.events.append("end")
+        def state_dict(self): return {"counter": self.counter}
+        def load_state_dict(self, d): self.counter = d["counter"]
+
+    c, m = make()
+    cb = Rec()
+    t = trainer(m, c, tmp_path, callbacks=[cb], epochs=2)
+    hist = t.fit()
+    assert cb.events == ["start", "es0", "ee0:True", "es1", "ee1:True", "end"]
+    assert all("extra" in h and "rec_en" in h and "loss" in h for h in hist)
+    c, m2 = make()
+    cb2 = Rec()
+    trainer(m2, c, tmp_path, callbacks=[cb2], epochs=2).resume()
+    assert cb2.counter == cb.counter == 14
+
+
+def test_settings_drive_the_trainer():
+    s = load_settings().replace(nmtm__epochs=1, model__batch_size=16, model__seed=5)
+    c, m = make()
+    t = Trainer(m, c, settings=s, device="cpu", show_progress=False)
+    assert (t.epochs, t.batch_size, t.seed, t.lr_step) == (1, 16, 5, 125)
+    assert t.learning_rate == pytest.approx(0.001)
+    hist = t.fit()
+    assert len(hist) == 1 and np.isfinite(hist[0]["loss"])
+
+
+def test_single_document_batches_are_skipped_and_clipping_works():
+    c, m = make()   # 50 / 41 documents, batch 7 -> last batch has 1 document
+    t = trainer(m, c, batch_size=7, epochs=1, clip_norm=1e-3)
+    before = {k: v.clone() for k, v in m.state_dict().items()}
+    t.fit()
+    assert t.step == 7   # ceil(50 / 7) = 8 batches, the 1-document one skipped
+    assert any(not torch.equal(before[k], v) for k, v in m.state_dict().items())
+
+
+def test_loss_decreases_on_tiny_corpus():
+    c, m = make("InfoCTM")
+    hist = trainer(m, c, epochs=8, lr_step=0).fit()
+    assert hist[-1]["loss"] < hist[0]["loss"]
