@@ -11,7 +11,8 @@ import argparse
 import sys
 
 from . import __version__
-from .core import LLMXTMError, load_settings
+from .core import LLMXTMError, SettingsError, load_settings
+from pathlib import Path
 
 # %% auto #0
 __all__ = ['COMMANDS', 'command', 'build_parser', 'main']
@@ -57,6 +58,44 @@ def _cmd_embed(args) -> int:
     embed_dataset(args.dataset or load_settings(args.settings).data.dataset, args.encoder, args.data_dir)
     return 0
 
+def _set_pairs(values:list[str]) -> dict:
+    "Turn ['model.num_topics=20', ...] into section__key keyword overrides, naming a malformed item."
+    out = {}
+    for item in values or []:
+        name, eq, value = item.partition('=')
+        if not eq or '.' not in name:
+            raise SettingsError(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. --set model.num_topics=20")
+        section, key = name.rsplit('.', 1)
+        out[f"{section}__{key}"] = value
+    return out
+
+def _job_args(p, demo:bool=False):
+    if not demo:
+        p.add_argument('--dataset', default=None, help='demo, ECNews, Amazon_Review, Rakuten_Amazon or a folder (default: settings)')
+        p.add_argument('--backbone', default=None, choices=['NMTM', 'InfoCTM', 'XTRA'], help='default: settings model.backbone')
+        p.add_argument('--reviewed-record', default=None, metavar='PATH', help='a reviewed refinement record to replay')
+    p.add_argument('--refiner', default=None, choices=['offline', 'anthropic', 'openai'],
+                   help='default: settings refine.provider (offline = the embedding refiner, not an LLM)')
+    p.add_argument('--out', default=None, metavar='DIR', help='run directory (default: ./llmxtm-runs/<dataset>-<backbone>-<time>)')
+    p.add_argument('--quick', action='store_true', help='tiny epochs: a smoke test of the whole pipeline')
+    p.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE', help='override a setting (repeatable)')
+
+def _run_job(args, dataset=None) -> int:
+    from llmxtm_nb.api import run_main_job
+    run_dir = run_main_job(args.settings, out_dir=args.out, dataset=dataset or args.dataset,
+                           backbone=getattr(args, 'backbone', None), refiner=args.refiner, quick=args.quick,
+                           reviewed_record=getattr(args, 'reviewed_record', None), **_set_pairs(args.set))
+    print(f"run directory: {run_dir}\nreport: {Path(run_dir)/'report.html'}")
+    return 0
+
+@command('demo', 'the whole pipeline on the built-in demo corpus, offline (Phase 1, refinement, Phase 2, report)',
+         lambda p: _job_args(p, demo=True))
+def _cmd_demo(args) -> int: return _run_job(args, dataset='demo')
+
+@command('run', 'the whole pipeline on any corpus and settings (e.g. --dataset ECNews --backbone InfoCTM --refiner anthropic)',
+         _job_args)
+def _cmd_run(args) -> int: return _run_job(args)
+
 from .bench import bench_command, bench_arguments
 command('bench', 'run the benchmark scripts, write BENCHMARKS.md and flag regressions', bench_arguments)(bench_command)
 
@@ -85,7 +124,8 @@ def main(argv:list[str]|None=None, # arguments (default: sys.argv[1:])
         parser.print_help()
         return 0
     try: return COMMANDS[args.command][2](args) or 0
-    except LLMXTMError as e:
+    except (LLMXTMError, FileNotFoundError, PermissionError) as e:
+        # Bad input and missing files are the user's to fix: say what is wrong, without a traceback.
         print(f"llmxtm {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
