@@ -14,7 +14,7 @@ import pandas as pd
 import scipy.sparse as sp
 import torch
 
-from .core import LLMXTMError, Settings, atomic_write_json, atomic_write_text, cache_dir, load_settings, seed_everything
+from .core import LLMXTMError, Settings, atomic_write_json, read_json, atomic_write_text, cache_dir, load_settings, seed_everything
 from .record import RefinementEvent, RefinementRecord, pools_from_beta
 from .phase2 import Phase2Config, accept_all, fit_phase2
 
@@ -283,7 +283,7 @@ class LLMXTM:
         d = Path(run_dir)
         for f in ('model.pt', 'settings.json'):
             if not (d / f).exists(): raise RunError(f"{d} is not a complete run directory: {f} is missing")
-        s = load_settings(overrides=json.loads((d / 'settings.json').read_text(encoding='utf-8')))
+        s = load_settings(overrides=read_json(d / 'settings.json'))
         obj = cls(corpus if corpus is not None else s.data.dataset, s, **kw)
         obj.model = CrossLingualTopicModel.load(d / 'model.pt').eval()
         if (d / 'model_phase1.pt').exists(): obj.model_phase1 = CrossLingualTopicModel.load(d / 'model_phase1.pt').eval()
@@ -295,9 +295,9 @@ class LLMXTM:
         if rf.exists(): obj.record = RefinementRecord.load(rf)
         rv = d / 'records' / 'reviewed_first_event.json'
         if rv.exists(): obj.reviewed = RefinementRecord.load(rv)
-        if (d / 'history.json').exists(): obj.history = json.loads((d / 'history.json').read_text(encoding='utf-8'))
+        if (d / 'history.json').exists(): obj.history = read_json(d / 'history.json')
         if (d / 'results.json').exists():
-            r = json.loads((d / 'results.json').read_text(encoding='utf-8'))
+            r = read_json(d / 'results.json')
             obj.results = r.get('evaluations', {}); obj.timing = r.get('timing', {}); obj.event_log = r.get('refinement_timing', [])
         return obj
 

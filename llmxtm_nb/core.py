@@ -20,11 +20,11 @@ from typing import Any, Iterable, Mapping
 import numpy as np
 
 # %% auto #0
-__all__ = ['SCHEMA', 'LANGUAGE_NAMES', 'LLMXTMError', 'SettingsError', 'Key', 'parse_value', 'packaged_settings_path',
-           'user_settings_path', 'Section', 'Settings', 'load_settings', 'get_device', 'seed_everything', 'cache_dir',
-           'user_data_dir', 'shared_data_dir', 'atomic_write_bytes', 'atomic_write_text', 'atomic_write_json',
-           'CorruptFileError', 'checked_bytes', 'verify_checked_bytes', 'save_torch', 'load_torch', 'language_name',
-           'set_progress', 'progress_enabled', 'progress']
+__all__ = ['SCHEMA', 'LANGUAGE_NAMES', 'LLMXTMError', 'SettingsError', 'CorruptFileError', 'Key', 'parse_value',
+           'packaged_settings_path', 'user_settings_path', 'Section', 'Settings', 'load_settings', 'get_device',
+           'seed_everything', 'cache_dir', 'user_data_dir', 'shared_data_dir', 'atomic_write_bytes',
+           'atomic_write_text', 'atomic_write_json', 'read_json', 'checked_bytes', 'verify_checked_bytes', 'save_torch',
+           'load_torch', 'language_name', 'set_progress', 'progress_enabled', 'progress']
 
 # %% ../nbs/00_core.ipynb #8da72e54
 class LLMXTMError(Exception):
@@ -32,6 +32,9 @@ class LLMXTMError(Exception):
 
 class SettingsError(LLMXTMError, ValueError):
     "A settings file, environment variable or argument holds a value the toolkit cannot use."
+
+class CorruptFileError(LLMXTMError, ValueError):
+    "A file the toolkit wrote earlier is truncated, altered or not of the expected kind."
 
 # %% ../nbs/00_core.ipynb #8c9e7ff9
 @dataclass(frozen=True)
@@ -351,10 +354,15 @@ def _json_default(o):
     if isinstance(o, Path): return str(o)
     raise TypeError(f"cannot write {type(o).__name__} as JSON")
 
-# %% ../nbs/00_core.ipynb #fc25c501
-class CorruptFileError(LLMXTMError, ValueError):
-    "A file the toolkit wrote earlier is truncated, altered or not of the expected kind."
+def read_json(path:str|Path) -> Any:
+    "Read a UTF-8 JSON file; a truncated or malformed one raises `CorruptFileError` naming `path`."
+    path = Path(path)
+    try: return json.loads(path.read_text(encoding='utf-8'))
+    except FileNotFoundError: raise FileNotFoundError(f"no such file: {path}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CorruptFileError(f"{path}: not valid UTF-8 JSON, truncated or altered? ({e})") from None
 
+# %% ../nbs/00_core.ipynb #fc25c501
 _CHECKED_MAGIC = b'LLMXTM-SHA256 '
 
 def checked_bytes(payload:bytes) -> bytes:

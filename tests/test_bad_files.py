@@ -205,11 +205,7 @@ def test_truncated_run_file_is_refused(run_dir, name):
 
 
 @pytest.mark.parametrize("name", RUN_FILES)
-def test_truncated_run_file_error_names_it(run_dir, name, request):
-    if name in ("model.pt", "settings.json", "history.json", "results.json"):
-        request.applymarker(pytest.mark.xfail(reason="api/backbone bug reported in CHANGES.md (reliability): LLMXTM.load and "
-                                              "CrossLingualTopicModel.load let json/torch errors through without the file's path",
-                                              strict=False))
+def test_truncated_run_file_error_names_it(run_dir, name):
     p = run_dir / name
     good = p.read_bytes()
     try:
