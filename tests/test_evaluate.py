@@ -174,7 +174,6 @@ def test_evaluate_trained_nmtm_beats_untrained(demo):
     from llmxtm_nb.core import seed_everything
     from llmxtm_nb.trainer import Trainer, build_backbone
     seed_everything(0)
-    torch.set_num_threads(1)
     m = build_backbone("NMTM", demo, num_topics=10)
     res = evaluate(m, demo, max_train=500)
     before = res["metrics"]

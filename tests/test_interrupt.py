@@ -39,6 +39,8 @@ PIPELINE = textwrap.dedent(f"""
     from llmxtm_nb.refiners import OpenAICompatibleRefiner
 
     def pipeline(url, out, checkpoints):
+        import torch
+        torch.set_num_threads(1)  # bit-identical float sums need the same thread count in every process
         r = OpenAICompatibleRefiner(base_url=url + '/v1', model='fake-gpt', cache=f"{{out}}/transcript.jsonl",
                                     max_concurrency=1, backoff_base=0, timeout=600)
         m = LLMXTM(tiny_demo({N_TRAIN}), load_settings(), refiner=r, encoder=HashEncoder(), **{SETUP!r})
@@ -116,9 +118,14 @@ def test_kill9_in_phase1_and_phase2_resumes_exactly(tmp_path):
     ns = {}
     exec(compile(PIPELINE, "pipeline", "exec"), ns)
     # the uninterrupted run
-    with serve_fake_llm(FakeLLM(themes)) as srv:
-        ref = ns["pipeline"](srv.url, str(tmp_path / "ref"), False)
-        n_answers = sum(srv.fake.answered.values())
+    import torch
+    threads = torch.get_num_threads()
+    try:
+        with serve_fake_llm(FakeLLM(themes)) as srv:
+            ref = ns["pipeline"](srv.url, str(tmp_path / "ref"), False)
+            n_answers = sum(srv.fake.answered.values())
+    finally:
+        torch.set_num_threads(threads)
     assert n_answers == 2 * P2["rounds"]  # two refinement events (Phase-2 epochs 0 and 2), one request per round
     script = tmp_path / "child.py"; script.write_text(CHILD)
     out = tmp_path / "run"; out.mkdir()
