@@ -137,9 +137,38 @@ def save(name, key, rows, meta):
     path = RESULTS / name
     data = json.loads(path.read_text()) if path.exists() else {"area": "backbones", "runs": {}}
     data["runs"][key] = {"meta": meta, "rows": rows}
+    data.update(shared_figures(data))
     from llmxtm_nb.core import atomic_write_json
     atomic_write_json(path, data)
     return path
+
+
+def shared_figures(data):
+    "The latest figure per (backbone, dataset, variant) in the shared shape that `llmxtm bench` tables and compares."
+    from llmxtm_nb.bench import bench_result, figure
+    latest, dates = {}, []
+    runs = sorted(data["runs"].values(), key=lambda run: str(run["meta"].get("machine", {}).get("date", "")))
+    for run in runs:  # oldest first, so the newest measurement of each configuration wins
+        dates.append(str(run["meta"].get("machine", {}).get("date", "")))
+        for r in run["rows"]:
+            latest[(r.get("backbone"), r.get("dataset"), r.get("variant", "full"))] = r
+    figs = []
+    for (bb, ds, var), r in sorted(latest.items(), key=str):
+        if "cpu_s_per_epoch" in r:
+            figs.append(figure(f"{bb} {ds} {var}: CPU s/epoch", round(r["cpu_s_per_epoch"], 2), "s",
+                               note=f"threads={r.get('threads')}, {'whole epoch' if r.get('epoch_measured_directly') else 'extrapolated from %s steps' % r.get('steps_timed')}"))
+        if "peak_rss_mb" in r:
+            figs.append(figure(f"{bb} {ds} {var}: peak RSS", round(r["peak_rss_mb"]), "MiB"))
+        for m in ("TU", "CNPMI", "TQ", "EN-I", "EN-C"):
+            v = (r.get("metrics") or {}).get(m)
+            if isinstance(v, (int, float)):
+                figs.append(figure(f"{bb} {ds} {var} (seed {r.get('seed')}, {r.get('epochs')} epochs): {m}", round(v, 4),
+                                   better="higher", tolerance=0.02))
+    res = bench_result("backbones", figs, settings={"K": 50, "batch_size": 128, "seeds": "see figure names"}, device="cpu")
+    # The figures were measured when their runs were made, not now: say so.
+    res["date"] = f"measured {min(dates)} to {max(dates)}" if dates else res["date"]
+    res["machine"] = dict(runs[-1]["meta"].get("machine", {})) if runs else res["machine"]
+    return res
 
 
 def main():
