@@ -419,7 +419,7 @@ class EmbeddingCache:
 def bundle_path(encoder:Encoder) -> Path:
     "Where vectors of `encoder` (its name and version) bundled with the package would be."
     from llmxtm_nb.data import asset_path
-    return asset_path(f"demo/embeddings-{hashlib.sha256(encoder.key.encode()).hexdigest()[:12]}.npz")
+    return asset_path(f"demo_embeddings-{hashlib.sha256(encoder.key.encode()).hexdigest()[:12]}.npz")
 
 _BUNDLES: dict = {}
 

@@ -23,6 +23,8 @@ def test_wheel_contains_settings_and_assets(wheel):
     names = zipfile.ZipFile(wheel).namelist()
     assert "llmxtm_nb/assets/settings.ini" in names
     assert "llmxtm_nb/core.py" in names
+    assert any(n.startswith("llmxtm_nb/assets/demo/") for n in names), "the demo corpus ships in the wheel"
+    assert any(n.startswith("llmxtm_nb/assets/demo_embeddings-") for n in names), "so do its bundled vectors"
     settings = zipfile.ZipFile(wheel).read("llmxtm_nb/assets/settings.ini").decode()
     assert settings == (REPO / "settings.ini").read_text()
 
