@@ -114,7 +114,8 @@ def loss_figure_html(history:dict, # history.json: {'phase1': [logs], 'phase2': 
                     ) -> str:
     "Plotly figure of the loss terms per epoch over both phases (log scale), as an HTML fragment."
     import plotly.graph_objects as go
-    rows = [{'phase': ph, 'epoch': i + 1 + (len(history.get('phase1', [])) if ph == 'phase2' else 0), **h}
+    # A log's own 'epoch' counts within its phase; the x axis counts across both phases.
+    rows = [{**h, 'phase': ph, 'epoch': i + 1 + (len(history.get('phase1', [])) if ph == 'phase2' else 0)}
             for ph in ('phase1', 'phase2') for i, h in enumerate(history.get(ph, []))]
     if not rows: return '<p class="muted">No training history.</p>'
     df = pd.DataFrame(rows)

@@ -104,3 +104,13 @@ def test_demo_defaults_and_quick():
     assert (s.model.num_topics, s.model.backbone, s.phase2.epochs, s.refine.frequency) == (10, 'NMTM', 20, 10)
     s = main_job_settings(dataset='demo', backbone='InfoCTM', quick=True)
     assert s.model.backbone == 'InfoCTM' and s.model.epochs == 3 and s.phase2.epochs == 2
+
+
+def test_report_training_curve_puts_phase2_after_phase1():
+    from llmxtm_nb.report import loss_figure_html
+    hist = {"phase1": [{"epoch": i, "loss": 10.0 - i} for i in range(3)],
+            "phase2": [{"epoch": i, "loss": 5.0, "L_mmd": 0.1} for i in range(2)]}
+    import base64, re
+    html = loss_figure_html(hist, include_plotlyjs=False)
+    xs = re.findall(r'"x":\{"dtype":"i1","bdata":"([^"]+)"\}', html)  # plotly writes int arrays base64-encoded
+    assert xs and list(base64.b64decode(xs[0])) == [1, 2, 3, 4, 5]  # phase-2 epochs continue after phase 1's
