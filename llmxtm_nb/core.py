@@ -323,6 +323,8 @@ def shared_data_dir() -> Path | None:
     return next((c for c in candidates if (c/'README.md').exists() or (c/'ECNews').is_dir()), None)
 
 # %% ../nbs/00_core.ipynb #99ae87fc
+_UMASK = os.umask(0); os.umask(_UMASK)  # read once: os.umask can only be read by setting it
+
 def atomic_write_bytes(path:str|Path, # file to write
                        data:bytes, # its new content
                       ) -> Path:
@@ -330,6 +332,7 @@ def atomic_write_bytes(path:str|Path, # file to write
     path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files; give the usual permissions of a new file
         with os.fdopen(fd, 'wb') as f:
             f.write(data); f.flush(); os.fsync(f.fileno())
         os.replace(tmp, path)
