@@ -42,3 +42,14 @@ def shared_data() -> Path:
     if d is None:
         pytest.skip("benchmark data folder ../shared/data (or $LLMXTM_SHARED_DATA) is absent on this machine")
     return d
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    "Tiny tensors: one thread avoids OpenMP overhead on a shared machine (restored afterwards)."
+    import torch
+
+    n = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(n)

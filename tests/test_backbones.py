@@ -18,13 +18,7 @@ from llmxtm_nb.xtra import XTRA, build_xtra
 from llmxtm_nb.trainer import build_backbone
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    "Tiny tensors: one thread avoids OpenMP overhead on a shared machine (restored afterwards)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 # ---------------------------------------------------------------- tiny synthetic inputs

@@ -10,13 +10,7 @@ from llmxtm_nb.trainer import NonFiniteLossError, Trainer, build_backbone
 from test_backbones import tiny_corpus
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    "Tiny tensors: one thread avoids OpenMP overhead on a shared machine (restored afterwards)."
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def make(name="NMTM", seed=0, **kw):
