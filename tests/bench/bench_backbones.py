@@ -159,8 +159,9 @@ def shared_figures(data):
                                note=f"threads={r.get('threads')}, {'whole epoch' if r.get('epoch_measured_directly') else 'extrapolated from %s steps' % r.get('steps_timed')}"))
         if "peak_rss_mb" in r:
             figs.append(figure(f"{bb} {ds} {var}: peak RSS", round(r["peak_rss_mb"]), "MiB"))
-        for m in ("TU", "CNPMI", "TQ", "EN-I", "EN-C"):
-            v = (r.get("metrics") or {}).get(m)
+        met = r.get("metrics") or {}
+        for m in ["TU", "CNPMI", "TQ"] + sorted(k for k in met if len(k) == 4 and k[2] == "-" and k[3] in "IC"):
+            v = met.get(m)
             if isinstance(v, (int, float)):
                 figs.append(figure(f"{bb} {ds} {var} (seed {r.get('seed')}, {r.get('epochs')} epochs): {m}", round(v, 4),
                                    better="higher", tolerance=0.02))
