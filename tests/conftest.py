@@ -53,3 +53,21 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(n)
+
+
+@pytest.fixture(scope="session")
+def installed_wheel(tmp_path_factory):
+    "The package built as a wheel and installed into an empty folder: (wheel path, install folder). Built once per session."
+    import subprocess
+    import sys
+
+    out = tmp_path_factory.mktemp("wheel")
+    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    (whl,) = out.glob("llmxtm_nb-*.whl")
+    target = out / "site"
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(whl)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    return whl, target

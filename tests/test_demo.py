@@ -127,18 +127,10 @@ def test_batches_on_demo(demo):
 
 
 @pytest.mark.slow
-def test_demo_loads_from_installed_wheel(tmp_path):
-    out = tmp_path / 'wheel'
-    r = subprocess.run([sys.executable, '-m', 'pip', 'wheel', '--no-deps', '--no-build-isolation', '-q', '-w', str(out),
-                        str(REPO)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    (whl,) = out.glob('llmxtm_nb-*.whl')
+def test_demo_loads_from_installed_wheel(installed_wheel, tmp_path):
+    whl, target = installed_wheel
     names = zipfile.ZipFile(whl).namelist()
     assert 'llmxtm_nb/assets/demo/train_texts_en.txt.gz' in names and 'llmxtm_nb/assets/manifest.json' in names
-    target = tmp_path / 'site'
-    r = subprocess.run([sys.executable, '-m', 'pip', 'install', '-q', '--no-deps', '--target', str(target), str(whl)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
     code = ("import llmxtm_nb.demo as d; c = d.load_demo(); print(d.demo_dir()); "
             "print(c.l1.n_docs(), c.l2.n_docs(), len(c.reference[0]))")
     r = subprocess.run([sys.executable, '-I', '-c', f'import sys; sys.path.insert(0, {str(target)!r}); ' + code],

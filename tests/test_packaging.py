@@ -9,14 +9,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 
 
-@pytest.fixture(scope="module")
-def wheel(tmp_path_factory):
-    out = tmp_path_factory.mktemp("wheel")
-    r = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(out), str(REPO)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
-    (whl,) = out.glob("llmxtm_nb-*.whl")
-    return whl
+@pytest.fixture
+def wheel(installed_wheel):
+    return installed_wheel[0]
 
 
 def test_wheel_contains_settings_and_assets(wheel):
@@ -29,11 +24,8 @@ def test_wheel_contains_settings_and_assets(wheel):
     assert settings == (REPO / "settings.ini").read_text()
 
 
-def test_settings_readable_from_installed_wheel(wheel, tmp_path):
-    target = tmp_path / "site"
-    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
-                       capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+def test_settings_readable_from_installed_wheel(installed_wheel, tmp_path):
+    target = installed_wheel[1]
     code = ("import llmxtm_nb, llmxtm_nb.core as c; s=c.load_settings(env={}); "
             "print(llmxtm_nb.__file__); print(c.packaged_settings_path()); print(s.model.num_topics, s.refine.rounds)")
     # Run from an empty folder with only the installed copy on the path: the checkout must not be what is found.
