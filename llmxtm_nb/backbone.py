@@ -197,6 +197,9 @@ class CrossLingualTopicModel(nn.Module):
         ck = load_torch(path, map_location=map_location)  # verifies the checksum; errors name the file
         if not isinstance(ck, dict) or ck.get('format') != 'llmxtm-backbone/1':
             raise LLMXTMError(f"{path} is not a saved llmxtm backbone (missing format tag)")
+        if ck['class'] not in _REGISTRY:   # the built-in backbones register themselves when their module is imported
+            import importlib
+            for mod in ('nmtm', 'infoctm', 'xtra'): importlib.import_module(f'llmxtm_nb.{mod}')
         klass = _REGISTRY.get(ck['class'])
         if klass is None: raise LLMXTMError(f"{path}: unknown backbone class {ck['class']!r}; import its module first")
         if cls is not CrossLingualTopicModel and not issubclass(klass, cls):

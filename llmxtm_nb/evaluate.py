@@ -7,7 +7,7 @@ Docs: https://llmxtm-nb.github.io/llmxtm-nb/evaluate.html.md"""
 
 # %% ../nbs/33_evaluate.ipynb #318c3b9f
 from __future__ import annotations
-import datetime, time
+import datetime, inspect, time
 from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
@@ -82,7 +82,8 @@ def theme_recovery(beta1:np.ndarray, # language-1 topic-word matrix [K, V1]
                                       corpus.ground_truth, corpus.langs, threshold)
 
 # %% ../nbs/33_evaluate.ipynb #da6d2695
-_DEFAULTS = {'top_n': 15, 'marginals': 'count', 'max_train': 0, 'theme_threshold': 0.5, 'reference_variant': 'page'}
+_DEFAULTS = {'top_n': 15, 'marginals': 'count', 'max_train': 0, 'theme_threshold': 0.5, 'reference_variant': 'page',
+             'classify_theta': 'mean'}
 
 def eval_defaults(settings=None) -> dict:
     "Evaluation defaults: settings section [eval] where present, else the paper's values; plus the seed"
@@ -91,6 +92,7 @@ def eval_defaults(settings=None) -> dict:
     sec = s.section('eval') if 'eval' in s else {}
     out = {k: type(v)(sec[k]) if sec.get(k) not in (None, '') else v for k, v in _DEFAULTS.items()}
     if out['marginals'] not in ('count', 'docfreq'): raise ValueError(f"settings [eval] marginals must be 'count' or 'docfreq', got {out['marginals']!r}")
+    if out['classify_theta'] not in ('mean', 'softmax'): raise ValueError(f"settings [eval] classify_theta must be 'mean' or 'softmax', got {out['classify_theta']!r}")
     out['seed'] = s.model.seed if 'model' in s else 0
     return out
 
@@ -138,7 +140,12 @@ def _np(x):
     if hasattr(x, 'detach') and hasattr(x, 'cpu'): x = x.detach().cpu().numpy()
     return np.asarray(x)
 
-def _outputs_from(model_or_outputs, corpus, n, need_theta):
+def _theta_of(m, bow, i, kind):
+    "θ of one language's documents: the encoder mean ('mean', before the softmax) when the model offers it, else its θ."
+    if kind == 'mean' and 'raw' in inspect.signature(m.get_theta).parameters: return m.get_theta(bow, i, raw=True)
+    return m.get_theta(bow, i)
+
+def _outputs_from(model_or_outputs, corpus, n, need_theta, theta_kind='mean'):
     "Normalise the input into a dict of topics1/2 and (optionally) θ matrices."
     m = model_or_outputs
     if hasattr(m, 'get_beta') and callable(m.get_beta):
@@ -150,7 +157,7 @@ def _outputs_from(model_or_outputs, corpus, n, need_theta):
             for i, side in enumerate((corpus.l1, corpus.l2)):
                 for split in ('train', 'test'):
                     bow = getattr(side, f'{split}_bow')
-                    if bow is not None: out[f'theta_{split}{i+1}'] = _np(m.get_theta(bow, i))
+                    if bow is not None: out[f'theta_{split}{i+1}'] = _np(_theta_of(m, bow, i, theta_kind))
     elif isinstance(m, Mapping): out = {k: (_np(v) if hasattr(v, 'detach') else v) for k, v in m.items()}
     else: raise ValueError(f"evaluate: expected a fitted model (with .get_beta()/.get_theta()) or a dict of outputs, got {type(m).__name__}")
     if 'topics1' not in out or 'topics2' not in out:
@@ -187,7 +194,7 @@ def evaluate(model_or_outputs, # a fitted model, or a dict of outputs (see above
     theme_threshold = float(theme_threshold if theme_threshold is not None else d['theme_threshold'])
     langs = tuple(langs) if langs else (tuple(corpus.langs) if corpus is not None else
                                         tuple(model_or_outputs.get('langs', ('l1', 'l2'))) if isinstance(model_or_outputs, Mapping) else ('l1', 'l2'))
-    out = _outputs_from(model_or_outputs, corpus, n, classify)
+    out = _outputs_from(model_or_outputs, corpus, n, classify, d['classify_theta'])
     t1, t2 = out['topics1'], out['topics2']
     metrics, notes, timing = {}, [], {}
     per_topic = {f'TU_{langs[0]}': topic_uniqueness_per_topic(t1).tolist(), f'TU_{langs[1]}': topic_uniqueness_per_topic(t2).tolist()}
@@ -234,6 +241,7 @@ def evaluate(model_or_outputs, # a fitted model, or a dict of outputs (see above
             'reference': ref.describe() if ref is not None else None,
             'settings': {'top_n': n, 'marginals': marginals, 'max_train': max_train, 'train_sizes': train_sizes,
                          'seed': seed, 'classifier': 'sklearn.svm.SVC() defaults (RBF, C=1, gamma=scale)',
+                         'classify_theta': d['classify_theta'],
                          'theme_threshold': theme_threshold},
             'notes': notes, 'theme_matching': matching, 'per_topic': per_topic,
             'topics': {langs[0]: t1, langs[1]: t2},

@@ -208,3 +208,28 @@ def test_evaluate_accepts_torch_tensors(demo):
     outs = {"beta1": torch.tensor(b1, requires_grad=True), "beta2": torch.tensor(b2)}
     a = evaluate(outs, demo, classify=False)["metrics"]
     assert a["TU"] == 1.0 and a["theme_recovery_en"] == 1.0
+
+
+class RawAwareModel(OracleModel):
+    "Same oracle, but with the `raw` keyword of the real backbones: raw θ = log of the proportions (a different input)."
+    def get_theta(self, bow, lang_index, raw=False):
+        th = super().get_theta(bow, lang_index)
+        self.calls.append("raw" if raw else "softmax")
+        return np.log(th) if raw else th
+
+
+def test_classification_theta_kind_follows_settings(demo):
+    from llmxtm_nb.core import load_settings
+    m = RawAwareModel(demo, noise=0.05)
+    r_mean = evaluate(m, demo, reference=False)
+    assert "raw" in m.calls and "softmax" not in m.calls
+    assert r_mean["settings"]["classify_theta"] == "mean"
+    m.calls.clear()
+    r_soft = evaluate(m, demo, reference=False, settings=load_settings(eval__classify_theta="softmax"))
+    assert "softmax" in m.calls and "raw" not in m.calls
+    assert r_soft["settings"]["classify_theta"] == "softmax"
+    # a model without the keyword is still evaluated (its θ as given)
+    plain = OracleModel(demo, noise=0.05)
+    assert "EN-I" in evaluate(plain, demo, reference=False)["metrics"]
+    with pytest.raises(ValueError, match="classify_theta"):
+        evaluate(m, demo, reference=False, settings=load_settings(eval__classify_theta="logits"))
