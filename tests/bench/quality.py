@@ -39,10 +39,14 @@ def _machine():
 
 
 def _record(section, key, row):
+    "Add one row to quality.json; a lock file keeps runs finishing at the same time from losing each other's rows."
+    import fcntl
     from llmxtm_nb.core import atomic_write_json
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {'area': 'quality', 'phase1': {}, 'phase2': {}}
-    data.setdefault(section, {})[key] = row
-    atomic_write_json(RESULTS, data, indent=1)
+    with open(RESULTS.with_suffix('.lock'), 'w') as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {'area': 'quality', 'phase1': {}, 'phase2': {}}
+        data.setdefault(section, {})[key] = row
+        atomic_write_json(RESULTS, data, indent=1)
 
 
 def _work_dir(a):
@@ -146,19 +150,65 @@ def phase2(a):
         print(name, json.dumps({k: round(v, 4) for k, v in ev['metrics'].items()}), flush=True)
 
 
+# The paper's means over five seeds (Table 2: TU; Table 5: accuracies; its "ZH" is our "CN").
+_L2 = {'ECNews': 'CN', 'Amazon_Review': 'CN', 'Rakuten_Amazon': 'JA'}
+def _paper(tu, acc): return {'TU': tu, **({} if acc is None else dict(zip(('I1', 'C1', 'I2', 'C2'), acc)))}
+PAPER = {
+    ('NMTM', 'ECNews'): (_paper(.818, (.7917, .4941, .7742, .5139)), _paper(.821, (.7975, .5173, .7785, .5333))),
+    ('NMTM', 'Amazon_Review'): (_paper(.610, (.7859, .5920, .7210, .5750)), _paper(.627, (.7859, .6513, .7071, .6085))),
+    ('NMTM', 'Rakuten_Amazon'): (_paper(.633, (.7966, .6104, .8264, .6816)), _paper(.666, (.7923, .6211, .8334, .7282))),
+    ('InfoCTM', 'ECNews'): (_paper(.943, (.7813, .5242, .7652, .5592)), _paper(.898, (.7849, .5445, .7682, .5875))),
+    ('InfoCTM', 'Amazon_Review'): (_paper(.930, (.7894, .6862, .7262, .5984)), _paper(.933, (.8003, .6863, .7321, .6043))),
+    ('InfoCTM', 'Rakuten_Amazon'): (_paper(.870, (.7940, .6910, .8256, .7342)), _paper(.870, (.7984, .7314, .8296, .7875))),
+    ('XTRA', 'ECNews'): (_paper(.978, None), _paper(.954, None)),
+    ('XTRA', 'Amazon_Review'): (_paper(.979, None), _paper(.959, None)),
+    ('XTRA', 'Rakuten_Amazon'): (_paper(.966, None), _paper(.945, None)),
+}
+
+
+def _ours(m, dataset):
+    l2 = _L2.get(dataset, 'L2')
+    return {'CNPMI': m.get('CNPMI'), 'TU': m.get('TU'), 'TQ': m.get('TQ'), 'I1': m.get('EN-I'), 'C1': m.get('EN-C'),
+            'I2': m.get(f'{l2}-I'), 'C2': m.get(f'{l2}-C')}
+
+
+def _f(v, signed=False): return '–' if v is None else (f"{v:+.3f}" if signed else f"{v:.3f}")
+
+
 def table(a):
+    "Markdown tables of quality.json: Phase 1 against the paper's base rows, then backbone vs + LLM-XTM."
     data = json.loads(RESULTS.read_text())
-    cols = ['CNPMI', 'TU', 'TQ', 'I1', 'C1', 'I2', 'C2']
-    def cells(m, langs):
-        l1, l2 = (x.upper() for x in langs)
-        keys = ['CNPMI', 'TU', 'TQ', f'{l1}-I', f'{l1}-C', f'{l2}-I', f'{l2}-C']
-        return ' | '.join(f"{m[k]:.3f}" if k in m else '–' for k in keys), keys
-    for section in ('phase1', 'phase2'):
-        print(f"\n## {section}\n")
-        for key, r in data.get(section, {}).items():
-            m = r['metrics']; langs = [k[:2].lower() for k in m if k.endswith('-C') and 'F1' not in k]
-            c, keys = cells(m, langs)
-            print(f"| {key} | {c} |")
+    print("| backbone | data set | seed | epochs | | TU | EN-I | EN-C | L2-I | L2-C |\n|---|---|---|---|---|---|---|---|---|---|")
+    for r in data.get('phase1', {}).values():
+        ours = _ours(r['metrics'], r['dataset']); paper = PAPER.get((r['backbone'], r['dataset']), ({}, {}))[0]
+        keys = ('TU', 'I1', 'C1', 'I2', 'C2')
+        head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {r['seed']} | {r['epochs']} "
+        print(head + "| ours | " + ' | '.join(_f(ours[k]) for k in keys) + ' |')
+        print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in keys) + ' |')
+        print("| | | | | difference | " + ' | '.join(_f(ours[k] - paper[k], True) if k in paper and ours[k] is not None else '–'
+                                                   for k in keys) + ' |')
+    groups = {}
+    for r in data.get('phase2', {}).values():
+        groups.setdefault((r['backbone'], r['dataset'], r['K'], r['seed']), {})[r['variant']] = r
+    keys = ('CNPMI', 'TU', 'TQ', 'I1', 'C1', 'I2', 'C2')
+    for (bb, ds, K, seed), rows in groups.items():
+        p1 = data.get('phase1', {}).get(f"{bb}/{ds}/K{K}/seed{seed}", {})
+        l2 = _L2.get(ds, 'L2')
+        ep = next((r['phase2_epochs'] for r in rows.values() if r.get('phase2_epochs')), '?')
+        print(f"\n**{bb} on {ds}**, K = {K}, seed {seed}: Phase 1 {p1.get('epochs', '?')} epochs, then {ep} epochs of each variant\n")
+        print(f"| variant | CNPMI | TU | TQ | EN-I | EN-C | {l2}-I | {l2}-C |\n|---|---|---|---|---|---|---|---|")
+        base = _ours(rows['base']['metrics'], ds) if 'base' in rows else None
+        for name in VARIANTS:
+            if name not in rows: continue
+            o = _ours(rows[name]['metrics'], ds)
+            cells = [_f(o[k]) + (f" ({_f(o[k] - base[k], True)})" if base and name != 'base' and o[k] is not None else '')
+                     for k in keys]
+            print(f"| {LABELS[name]} | " + ' | '.join(cells) + ' |')
+
+
+LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm': '+ LLM-XTM', 'no_mmd': '+ LLM-XTM without MMD',
+          'no_doc_align': '+ LLM-XTM without document alignment', 'rounds1': '+ LLM-XTM with R = 1 (no self-consistency)',
+          'ot': '+ LLM-XTM with OT instead of MMD'}
 
 
 def main():
