@@ -123,30 +123,32 @@ def phase2(a):
     enc, words, docs, enc_s = _embeddings(corpus, s)
     for name in a.variants.split(','):
         if name not in VARIANTS: sys.exit(f"unknown variant {name!r}; choose from {', '.join(VARIANTS)}")
-        out = wd / f"phase2-{name}.pt"
+        run = name if not a.epochs else f"{name}-{a.epochs}ep"   # shorter runs keep their own files and rows
+        out = wd / f"phase2-{run}.pt"
         model = CrossLingualTopicModel.load(p1)
         t0 = time.perf_counter()
         if out.exists():
             model = CrossLingualTopicModel.load(out); tr = cb = None
         else:
             tr, cb = fit_phase2(model, corpus, s, encoder=enc, word_emb=words, doc_emb=docs,
-                                checkpoint_dir=wd / f"phase2-{name}-ckpt", resume=True, show_progress=not a.quiet,
-                                epochs=a.epochs or None, **VARIANTS[name])
+                                checkpoint_dir=wd / f"phase2-{run}-ckpt", resume=True, show_progress=not a.quiet,
+                                **({'epochs': a.epochs} if a.epochs else {}), **VARIANTS[name])
             model.save(out)
         train_s = time.perf_counter() - t0
         model.eval()
         ev = _evaluate(model, corpus, s)
         refine = None
         if cb is not None:
-            refine = [{k: e.get(k) for k in ('epoch', 'refine_s', 'overhead_s', 'skipped_topics', 'oov', 'requests')
-                       if k in e} for e in cb.event_log]
+            plain = (int, float, str, bool, type(None))
+            refine = [{k: v for k, v in e.items() if isinstance(v, plain)} for e in cb.event_log]
+            cb.record.save(wd / f"phase2-{run}-record.json")
         row = {'variant': name, 'overrides': VARIANTS[name], 'backbone': a.backbone, 'dataset': a.dataset, 'K': a.topics,
                'seed': a.seed, 'phase2_epochs': tr.epochs if tr else None, 'train_s_this_process': train_s,
                'encode_s': enc_s, 'refiner': getattr(cb.refiner, 'name', None) if cb else None,
                'encoder': getattr(enc, 'name', None), **ev, 'events': refine,
                'history': [{k: round(v, 4) for k, v in h.items() if isinstance(v, (int, float))} for h in (tr.history if tr else [])],
                'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
-        _record('phase2', f"{a.backbone}/{a.dataset}/K{a.topics}/seed{a.seed}/{name}", row)
+        _record('phase2', f"{a.backbone}/{a.dataset}/K{a.topics}/seed{a.seed}/{run}", row)
         print(name, json.dumps({k: round(v, 4) for k, v in ev['metrics'].items()}), flush=True)
 
 
@@ -189,12 +191,11 @@ def table(a):
                                                    for k in keys) + ' |')
     groups = {}
     for r in data.get('phase2', {}).values():
-        groups.setdefault((r['backbone'], r['dataset'], r['K'], r['seed']), {})[r['variant']] = r
+        groups.setdefault((r['backbone'], r['dataset'], r['K'], r['seed'], r['phase2_epochs']), {})[r['variant']] = r
     keys = ('CNPMI', 'TU', 'TQ', 'I1', 'C1', 'I2', 'C2')
-    for (bb, ds, K, seed), rows in groups.items():
+    for (bb, ds, K, seed, ep), rows in groups.items():
         p1 = data.get('phase1', {}).get(f"{bb}/{ds}/K{K}/seed{seed}", {})
         l2 = _L2.get(ds, 'L2')
-        ep = next((r['phase2_epochs'] for r in rows.values() if r.get('phase2_epochs')), '?')
         print(f"\n**{bb} on {ds}**, K = {K}, seed {seed}: Phase 1 {p1.get('epochs', '?')} epochs, then {ep} epochs of each variant\n")
         print(f"| variant | CNPMI | TU | TQ | EN-I | EN-C | {l2}-I | {l2}-C |\n|---|---|---|---|---|---|---|---|")
         base = _ours(rows['base']['metrics'], ds) if 'base' in rows else None
@@ -204,6 +205,23 @@ def table(a):
             cells = [_f(o[k]) + (f" ({_f(o[k] - base[k], True)})" if base and name != 'base' and o[k] is not None else '')
                      for k in keys]
             print(f"| {LABELS[name]} | " + ' | '.join(cells) + ' |')
+
+
+    means = {}
+    for (bb, ds, K, seed, ep), rows in groups.items():
+        if ep != 30: continue   # means only over full-length Phase-2 runs
+        for name, r in rows.items(): means.setdefault((bb, ds, K, name), []).append(_ours(r['metrics'], ds))
+    for (bb, ds, K) in dict.fromkeys((k[0], k[1], k[2]) for k in means):
+        n = {name: len(means.get((bb, ds, K, name), [])) for name in VARIANTS}
+        if max(n.values()) < 2: continue
+        l2 = _L2.get(ds, 'L2')
+        print(f"\n**{bb} on {ds}**, K = {K}: mean over seeds (number of seeds in brackets)\n")
+        print(f"| variant | CNPMI | TU | TQ | EN-I | EN-C | {l2}-I | {l2}-C |\n|---|---|---|---|---|---|---|---|")
+        for name in VARIANTS:
+            rs = means.get((bb, ds, K, name))
+            if not rs: continue
+            avg = {k: sum(r[k] for r in rs) / len(rs) for k in keys if all(r[k] is not None for r in rs)}
+            print(f"| {LABELS[name]} [{len(rs)}] | " + ' | '.join(_f(avg.get(k)) for k in keys) + ' |')
 
 
 LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm': '+ LLM-XTM', 'no_mmd': '+ LLM-XTM without MMD',
