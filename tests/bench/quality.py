@@ -181,7 +181,7 @@ def table(a):
     "Markdown tables of quality.json: Phase 1 against the paper's base rows, then backbone vs + LLM-XTM."
     data = json.loads(RESULTS.read_text())
     print("| backbone | data set | seed | epochs | | TU | EN-I | EN-C | L2-I | L2-C |\n|---|---|---|---|---|---|---|---|---|---|")
-    for r in data.get('phase1', {}).values():
+    for r in sorted(data.get('phase1', {}).values(), key=lambda r: (r['backbone'], r['dataset'], r['seed'])):
         ours = _ours(r['metrics'], r['dataset']); paper = PAPER.get((r['backbone'], r['dataset']), ({}, {}))[0]
         keys = ('TU', 'I1', 'C1', 'I2', 'C2')
         head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {r['seed']} | {r['epochs']} "
