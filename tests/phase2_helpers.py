@@ -6,15 +6,20 @@ import numpy as np
 from llmxtm_nb.phase2 import ToyDictionaryEncoder
 
 
+def head(corpus, n_train, n_test=None):
+    "`corpus` cut to its first n_train training (and n_test test, None: all) documents per side; absent texts/labels stay None."
+    take = lambda x, n: x[:n] if x is not None and n is not None else x
+    def cut(side):
+        return dataclasses.replace(side, train_bow=take(side.train_bow, n_train), test_bow=take(side.test_bow, n_test),
+                                   train_texts=take(side.train_texts, n_train), test_texts=take(side.test_texts, n_test),
+                                   train_labels=take(side.train_labels, n_train), test_labels=take(side.test_labels, n_test))
+    return dataclasses.replace(corpus, l1=cut(corpus.l1), l2=cut(corpus.l2))
+
+
 def small_demo(n_train=256, n_test=64):
     "The demo corpus cut to its first n_train / n_test documents per side (fast Phase-2 tests)."
     from llmxtm_nb.demo import load_demo
-    c = load_demo()
-    def cut(side):
-        return dataclasses.replace(side, train_bow=side.train_bow[:n_train], test_bow=side.test_bow[:n_test],
-                                   train_texts=side.train_texts[:n_train], test_texts=side.test_texts[:n_test],
-                                   train_labels=side.train_labels[:n_train], test_labels=side.test_labels[:n_test])
-    return dataclasses.replace(c, l1=cut(c.l1), l2=cut(c.l2))
+    return head(load_demo(), n_train, n_test)
 
 
 class ToyDictEncoder(ToyDictionaryEncoder):

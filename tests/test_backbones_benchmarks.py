@@ -3,28 +3,19 @@
 The full vocabularies, dictionaries and hyper-parameters of each benchmark are used; only the training documents are
 cut to the first 256 of each language so that the test takes seconds. XTRA gets random unit document embeddings of the
 encoder's dimension (its k-means and β initialisation run on them as on real ones; encoding is tested elsewhere)."""
-import dataclasses
-
 import numpy as np
 import pytest
-import torch
 
 from llmxtm_nb.data import load_corpus
 from llmxtm_nb.trainer import Trainer, build_backbone
+from phase2_helpers import head
 
 N_DOCS = 256
 
 
-def _head(corpus, n=N_DOCS):
-    cut = lambda side: dataclasses.replace(
-        side, train_bow=side.train_bow[:n], train_texts=side.train_texts[:n] if side.train_texts else None,
-        train_labels=side.train_labels[:n] if side.train_labels is not None else None)
-    return dataclasses.replace(corpus, l1=cut(corpus.l1), l2=cut(corpus.l2))
-
-
 @pytest.fixture(scope="module", params=["ECNews", "Amazon_Review", "Rakuten_Amazon"])
 def benchmark(request, shared_data):
-    return _head(load_corpus(request.param, data_dir=shared_data))
+    return head(load_corpus(request.param, data_dir=shared_data), N_DOCS)
 
 
 @pytest.mark.parametrize("backbone", ["NMTM", "InfoCTM", "XTRA"])

