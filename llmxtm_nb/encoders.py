@@ -6,7 +6,7 @@ Docs: https://llmxtm-nb.github.io/llmxtm-nb/encoders.html.md"""
 
 # %% ../nbs/20_encoders.ipynb #5e51c767
 from __future__ import annotations
-import hashlib, os, re, sqlite3, threading, time, warnings, zlib
+import hashlib, os, random, re, sqlite3, threading, time, warnings, zlib
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Sequence
@@ -290,6 +290,22 @@ def _crc(key:bytes, blob:bytes) -> int: return zlib.crc32(blob, zlib.crc32(key))
 
 def _slug(s:str) -> str: return re.sub(r'[^A-Za-z0-9._-]+', '_', s).strip('_')[:80] or 'encoder'
 
+def _is_busy(e:Exception) -> bool:
+    "Whether a SQLite error means 'another connection holds the lock' (wait), as opposed to a broken file."
+    return isinstance(e, sqlite3.OperationalError) and any(w in str(e).lower() for w in ('locked', 'busy'))
+
+@contextmanager
+def _file_lock(path:Path):
+    "An exclusive lock between processes on `path` (POSIX `flock`; where that is missing, only this process's)."
+    try: import fcntl
+    except ImportError: fcntl = None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, 'a') as f:
+        if fcntl: fcntl.flock(f, fcntl.LOCK_EX)
+        try: yield
+        finally:
+            if fcntl: fcntl.flock(f, fcntl.LOCK_UN)
+
 class EmbeddingCache:
     "A SQLite file of vectors keyed by (kind, text) for one encoder; safe with several processes."
     SCHEMA = '1'
@@ -307,7 +323,7 @@ class EmbeddingCache:
         h = hashlib.sha256(encoder.key.encode()).hexdigest()[:12]
         return cls(d / f"{_slug(encoder.name)}-{h}.sqlite")
 
-    def _open(self) -> sqlite3.Connection:
+    def _open_once(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
         c = sqlite3.connect(str(self.path), timeout=self.timeout, isolation_level=None, check_same_thread=False)
         try:
@@ -326,19 +342,42 @@ class EmbeddingCache:
             c.close(); raise
         return c
 
-    def _rebuild(self, err:Exception):
-        "Move a corrupt file aside and start a new one."
+    def _open(self) -> sqlite3.Connection:
+        "Open (creating if needed); wait, up to `timeout`, while another process holds the file."
+        # Switching to WAL, or creating the tables, while another process does the same can fail at once with
+        # 'database is locked': SQLite skips the busy handler where waiting could deadlock. That means wait and
+        # retry, never 'the file is broken'.
+        deadline, pause = time.monotonic() + self.timeout, 0.01
+        while True:
+            try: return self._open_once()
+            except sqlite3.OperationalError as e:
+                if not _is_busy(e): raise
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"embedding cache {self.path} stayed locked by another process for "
+                                       f"{self.timeout:g} s") from e
+            time.sleep(pause * (0.5 + random.random())); pause = min(pause * 2, 0.5)
+
+    def _rebuild(self, err:Exception) -> sqlite3.Connection:
+        "Move a corrupt file aside and open a new one; return the connection."
         self.close()
-        stamp = time.strftime('%Y%m%d-%H%M%S')
-        aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
-        warnings.warn(f"embedding cache {self.path} is corrupt ({err}); moved to {aside.name} and rebuilding",
-                      EmbeddingCacheWarning, stacklevel=4)
-        for suffix in ('', '-wal', '-shm'):
-            p = Path(str(self.path) + suffix)
-            try:
-                if suffix: p.unlink(missing_ok=True)
-                elif p.exists(): p.replace(aside)
-            except OSError: pass
+        # Several processes can find the same broken file at once: the first moves it aside, the others must then
+        # use its fresh file rather than move that aside too (losing what was written to it meanwhile).
+        with _file_lock(self.path.with_name(self.path.name + '.lock')):
+            try: return self._open()
+            except sqlite3.DatabaseError as again:
+                if _is_busy(again): raise
+                err = again
+            stamp = time.strftime('%Y%m%d-%H%M%S')
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}-{os.getpid()}")
+            warnings.warn(f"embedding cache {self.path} is corrupt ({err}); moved to {aside.name} and rebuilding",
+                          EmbeddingCacheWarning, stacklevel=5)
+            for suffix in ('', '-wal', '-shm'):
+                p = Path(str(self.path) + suffix)
+                try:
+                    if suffix: p.unlink(missing_ok=True)
+                    elif p.exists(): p.replace(aside)
+                except OSError: pass
+            return self._open()
 
     @property
     def conn(self) -> sqlite3.Connection:
@@ -346,18 +385,17 @@ class EmbeddingCache:
             if self._conn is None:
                 try: self._conn = self._open()
                 except sqlite3.DatabaseError as e:
-                    self._rebuild(e); self._conn = self._open()
+                    if _is_busy(e): raise
+                    self._conn = self._rebuild(e)
             return self._conn
 
     def _run(self, fn):
         "Run fn(conn); on a corrupt database rebuild the file once and run again."
         with self._lock:
             try: return fn(self.conn)
-            except sqlite3.OperationalError as e:
-                if 'locked' in str(e) or 'busy' in str(e): raise
-                self._rebuild(e); return fn(self.conn)
             except sqlite3.DatabaseError as e:
-                self._rebuild(e); return fn(self.conn)
+                if _is_busy(e): raise
+                self._conn = self._rebuild(e); return fn(self._conn)
 
     def get(self, keys:list[bytes], # keys from `_text_key`
             dim:int|None=None, # expected dimension (rows with another are invalid)

@@ -6,6 +6,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import warnings
 from pathlib import Path
@@ -437,3 +438,46 @@ def test_bundled_demo_vectors_equal_fresh_encoding_and_skip_the_encoder(tmp_path
     fresh = inner.encode(texts[-3:], kind="query", show_progress=False)
     np.testing.assert_array_equal(V[-3:], fresh)  # exactly what the encoder returns
     assert len(cached.cache) == 300  # and now cached like any other vector
+
+
+def test_many_connections_creating_one_cache_lose_nothing(tmp_path):
+    """Six connections create the same new cache file at the same moment and each write five rows, thirty times.
+
+    Setting up a new file races (SQLite answers 'database is locked' at once where waiting could deadlock); that
+    must be waited out, never taken for corruption: moving the file aside would drop the other writers' rows."""
+    for r in range(30):
+        path = tmp_path / f"r{r}.sqlite"
+        start, errors = threading.Barrier(6), []
+        def write(n):
+            cache = EmbeddingCache(path)
+            start.wait()
+            try: cache.put([_text_key("query", f"{n}-{i}") for i in range(5)], np.ones((5, 4), np.float32))
+            except Exception as e: errors.append(repr(e))
+            finally: cache.close()
+        with warnings.catch_warnings(record=True) as rec:
+            warnings.simplefilter("always")
+            threads = [threading.Thread(target=write, args=(n,)) for n in range(6)]
+            for t in threads: t.start()
+            for t in threads: t.join()
+        assert not errors, errors
+        assert not _warned(rec), f"round {r}: {_warned(rec)}"
+        assert not list(tmp_path.glob(f"r{r}.sqlite.corrupt-*")), f"round {r}: a healthy file was moved aside"
+        assert len(EmbeddingCache(path)) == 30, f"round {r}: rows lost"
+
+
+def test_a_cache_locked_too_long_is_an_error_not_a_rebuild(tmp_path):
+    """Another process holding the write lock past the timeout gives a TimeoutError naming the file; the file and
+    its rows stay where they are."""
+    path = tmp_path / "held.sqlite"
+    first = EmbeddingCache(path)
+    first.put([_text_key("query", "kept")], np.ones((1, 4), np.float32))
+    first.close()
+    holder = sqlite3.connect(str(path), isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(TimeoutError, match="held.sqlite"):
+            len(EmbeddingCache(path, timeout=0.3))
+    finally:
+        holder.execute("ROLLBACK"); holder.close()
+    assert not list(tmp_path.glob("held.sqlite.corrupt-*"))
+    assert len(EmbeddingCache(path)) == 1
