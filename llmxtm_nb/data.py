@@ -303,18 +303,18 @@ class BilingualCorpus:
         return '\n'.join(lines)
 
     def batches(self, batch_size:int|None=None, *, seed:int|None=None, device=None, split:str='train',
-                shuffle:bool=True, epoch:int|None=None, settings=None) -> 'PairedBatches':
+                shuffle:bool=True, epoch:int|None=None, settings=None, sparse:bool=False) -> 'PairedBatches':
         "Paired mini-batches of both languages (see `PairedBatches`)."
         s = None
         if batch_size is None or seed is None: s = settings or load_settings()
         return PairedBatches(self, s.model.batch_size if batch_size is None else batch_size,
                              seed=s.model.seed if seed is None else seed,
-                             device=device, split=split, shuffle=shuffle, epoch=epoch)
+                             device=device, split=split, shuffle=shuffle, epoch=epoch, sparse=sparse)
 
 # %% ../nbs/10_data.ipynb #db55a282
 @dataclass
 class PairedBatch:
-    "One mini-batch: dense BoW of both languages and the row indices they came from."
+    "One mini-batch: BoW of both languages (dense, or sparse COO) and the row indices they came from."
     x1: 'torch.Tensor'   # [B, V1] float32
     x2: 'torch.Tensor'   # [B, V2] float32
     idx1: 'torch.Tensor' # [B] int64 rows of side 1's matrix
@@ -328,14 +328,16 @@ class PairedBatch:
 class PairedBatches:
     "Re-iterable mini-batches pairing the two sides; `len()` = batches per epoch = ceil(max(N1, N2) / B)."
     def __init__(self, corpus:BilingualCorpus, batch_size:int, *, seed:int=0, device=None, split:str='train',
-                 shuffle:bool=True, epoch:int|None=None):
+                 shuffle:bool=True, epoch:int|None=None,
+                 sparse:bool=False, # yield sparse COO counts (what the backbones' first layers consume) instead of dense
+                ):
         if int(batch_size) < 1: raise ValueError(f"batch_size={batch_size}; expected a positive integer")
         self.m1, self.m2 = corpus.l1.bow(split), corpus.l2.bow(split)
         if self.m1 is None or self.m2 is None: raise DataError(f"corpus {corpus.name!r} has no {split!r} BoW")
         self.n1, self.n2 = self.m1.shape[0], self.m2.shape[0]
         if not self.n1 or not self.n2: raise DataError(f"corpus {corpus.name!r}: a side has no {split!r} documents")
         self.batch_size, self.seed, self.shuffle, self.epoch = int(batch_size), int(seed), shuffle, epoch
-        self.device, self.n, self._passes = device, max(self.n1, self.n2), 0
+        self.device, self.n, self._passes, self.sparse = device, max(self.n1, self.n2), 0, sparse
 
     def __len__(self): return math.ceil(self.n / self.batch_size)
 
@@ -352,8 +354,11 @@ class PairedBatches:
         for b in range(len(self)):
             p = pos[b*self.batch_size:(b + 1)*self.batch_size]
             i1, i2 = p % self.n1, p % self.n2
-            batch = PairedBatch(torch.from_numpy(self.m1[i1].toarray()), torch.from_numpy(self.m2[i2].toarray()),
-                                torch.from_numpy(i1.astype(np.int64)), torch.from_numpy(i2.astype(np.int64)))
+            if self.sparse:
+                from llmxtm_nb.backbone import csr_to_torch
+                x1, x2 = csr_to_torch(self.m1[i1]), csr_to_torch(self.m2[i2])
+            else: x1, x2 = torch.from_numpy(self.m1[i1].toarray()), torch.from_numpy(self.m2[i2].toarray())
+            batch = PairedBatch(x1, x2, torch.from_numpy(i1.astype(np.int64)), torch.from_numpy(i2.astype(np.int64)))
             yield batch.to(self.device) if self.device is not None else batch
 
 # %% ../nbs/10_data.ipynb #e1cc5bd9

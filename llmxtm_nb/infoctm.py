@@ -15,12 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import LLMXTMError
-from .backbone import (CrossLingualTopicModel, GaussianHead, LaplacePrior, SparseInput,
-                                frozen_scale_bn, sample_theta)
+from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, Workspace,
+                                frozen_scale_bn, sample_theta, word_major)
 from .nmtm import corpus_translation_matrix
 
 # %% auto #0
-__all__ = ['neighbour_matrix', 'positive_masks', 'tami_loss_dense', 'TAMIWorkspace', 'active_order', 'permuted_positives',
+__all__ = ['TAMIWorkspace', 'neighbour_matrix', 'positive_masks', 'tami_loss_dense', 'active_order', 'permuted_positives',
            'tami_loss', 'tami_permuted', 'InfoCTM', 'knn_neighbours', 'corpus_neighbours', 'build_infoctm']
 
 # %% ../nbs/42_infoctm.ipynb #803f3c39
@@ -71,10 +71,8 @@ class _TAMIFast(torch.autograd.Function):
     @staticmethod
     def forward(ctx, F1, F2, r1, c1, p1, r2, c2, p2, tau, nA, nC, ws):
         V1, V2 = F1.shape[0], F2.shape[0]
-        E = ws.get((V1, V2), F1.dtype, F1.device) if ws is not None else None
-        if E is None: E = torch.empty(V1, V2, dtype=F1.dtype, device=F1.device)
-        if ws is not None and torch.is_grad_enabled() and (F1.requires_grad or F2.requires_grad): ws.hold(E); ctx.ws = ws
-        else: ctx.ws = None
+        E = (ws.get('E', (V1, V2), F1.dtype, F1.device, owner=ctx) if ws is not None
+             else torch.empty(V1, V2, dtype=F1.dtype, device=F1.device))
         F1s = F1 / tau                        # fold 1/τ into the small factor: no extra pass over V x V
         torch.mm(F1s[:nA], F2.t(), out=E[:nA])
         if nA < V1: torch.mm(F1s[nA:], F2[:nC].t(), out=E[nA:, :nC])
@@ -88,47 +86,42 @@ class _TAMIFast(torch.autograd.Function):
         D1, D2 = Z1[r1] + e1, Z2[c2] + e2
         loss = (p1 * (D1.log() - l1)).sum() + (p2 * (D2.log() - l2)).sum()
         ctx.save_for_backward(E, F1, F2, r1, c1, p1, e1, D1, r2, c2, p2, e2, D2)
-        ctx.tau, ctx.nA, ctx.nC = tau, nA, nC
+        ctx.tau, ctx.nA, ctx.nC, ctx.ws = tau, nA, nC, ws
         return loss
 
     @staticmethod
     def backward(ctx, g):
         E, F1, F2, r1, c1, p1, e1, D1, r2, c2, p2, e2, D2 = ctx.saved_tensors
-        nA, nC = ctx.nA, ctx.nC
+        nA, nC, ws = ctx.nA, ctx.nC, ctx.ws
         V1, V2 = F1.shape[0], F2.shape[0]
         w1 = torch.zeros(nA, dtype=E.dtype, device=E.device).index_add_(0, r1, p1 / D1)
-        w2 = torch.zeros(nC, dtype=E.dtype, device=E.device).index_add_(0, c2, p2 / D2)
-        EA, EC = E[:nA], E[:, :nC]
-        dF1 = EC @ (w2[:, None] * F2[:nC])                      # [V1, K]
-        dF1[:nA] += w1[:, None] * (EA @ F2)
-        dF2 = EA.t() @ (w1[:, None] * F1[:nA])                  # [V2, K]
-        dF2[:nC] += w2[:, None] * (EC.t() @ F1)
+        w2 = torch.zeros(V2, dtype=E.dtype, device=E.device)
+        w2[:nC].index_add_(0, c2, p2 / D2)
+        # ∂/∂logits = E ⊙ (w1 1ᵀ + 1 w2ᵀ) + a correction on the positives: one weighted copy G of E, formed a block
+        # of rows at a time in a small buffer that stays in cache, then two products per block.
+        dF1, dF2 = torch.empty_like(F1), torch.zeros_like(F2)
+        rows = max(1, (8 << 20) // (4 * V2))                    # ~8 MB blocks
+        blocks = [(s, min(s + rows, nA), V2) for s in range(0, nA, rows)]
+        blocks += [(s, min(s + rows, V1), nC) for s in range(nA, V1, rows)]
+        for s, e, cols in blocks:
+            shape = (e - s, cols)
+            G = ws.get('G', (rows * V2,), E.dtype, E.device)[:shape[0] * cols].view(shape) if ws is not None \
+                else torch.empty(shape, dtype=E.dtype, device=E.device)
+            if s < nA: torch.add(w1[s:e, None], w2[None, :cols], out=G).mul_(E[s:e, :cols])
+            else: torch.mul(E[s:e, :cols], w2[None, :cols], out=G)
+            torch.mm(G, F2[:cols], out=dF1[s:e])
+            dF2[:cols].addmm_(G.t(), F1[s:e])
         v1 = p1 * (e1 / D1 - 1) - w1[r1] * e1
         v2 = p2 * (e2 / D2 - 1) - w2[c2] * e2
         S = torch.sparse_coo_tensor(torch.stack([torch.cat([r1, r2]), torch.cat([c1, c2])]), torch.cat([v1, v2]),
                                     (V1, V2), check_invariants=False).coalesce()
-        dF1 = dF1 + torch.sparse.mm(S, F2)
-        dF2 = dF2 + torch.sparse.mm(S.t(), F1)
-        if ctx.ws is not None: ctx.ws.release()
+        dF1 += torch.sparse.mm(S, F2)
+        dF2 += torch.sparse.mm(S.t(), F1)
+        if ws is not None: ws.release('E', E)
         s = g / ctx.tau
-        return dF1 * s, dF2 * s, None, None, None, None, None, None, None, None, None, None
+        return dF1.mul_(s), dF2.mul_(s), None, None, None, None, None, None, None, None, None, None
 
-class TAMIWorkspace:
-    """Reusable V1 x V2 buffer for the similarity matrix. Allocating 100 MB afresh every step costs page faults
-    (measured: ~40% of the forward's CPU time on ECNews); the buffer is reused unless a graph that still needs
-    it for its backward pass is alive (then a fresh one is allocated: always correct, only slower).
-    Do not call backward(retain_graph=True) twice across a new forward with the same workspace."""
-    def __init__(self): self.buf, self.busy = None, False
-    def __deepcopy__(self, memo): return TAMIWorkspace()   # copies of a model start with their own (empty) buffer
-    def __getstate__(self): return {}
-    def __setstate__(self, st): self.buf, self.busy = None, False
-    def get(self, shape, dtype, device):
-        b = self.buf
-        if self.busy or b is None or tuple(b.shape) != tuple(shape) or b.dtype != dtype or b.device != torch.device(device):
-            return None
-        return b
-    def hold(self, E): self.buf, self.busy = E, True
-    def release(self): self.busy = False
+TAMIWorkspace = Workspace   # (the name earlier versions used for the reusable V x V buffer)
 
 def _coo(P, device):
     c = sp.coo_matrix(P)
@@ -165,7 +158,7 @@ def tami_loss(F1, F2, # [V1, K], [V2, K] L2-normalised feature vectors
     i1, i2 = torch.as_tensor(perm1, device=F1.device), torch.as_tensor(perm2, device=F1.device)
     return tami_permuted(F1[i1], F2[i2], (r1, c1, p1.to(F1.dtype)), (r2, c2, p2.to(F1.dtype)), tau, nA, nC)
 
-def tami_permuted(F1p, F2p, pos12, pos21, tau:float, nA:int, nC:int, workspace:TAMIWorkspace|None=None):
+def tami_permuted(F1p, F2p, pos12, pos21, tau:float, nA:int, nC:int, workspace:Workspace|None=None):
     "TAMI on features already in `active_order` (what InfoCTM calls every step; lists from `permuted_positives`)."
     return _TAMIFast.apply(F1p, F2p, *pos12, *pos21, float(tau), int(nA), int(nC), workspace)
 
@@ -193,18 +186,19 @@ class InfoCTM(CrossLingualTopicModel):
             self.register_buffer('P21', torch.tensor(pos21.toarray(), dtype=torch.float32), persistent=False)
         else:
             perm1, self.nA, perm2, self.nC = active_order(pos12, pos21)
-            self._tami_ws = TAMIWorkspace()
+            self._tami_ws = Workspace()
             (r1, c1, v1), (r2, c2, v2) = permuted_positives(pos12, pos21, perm1, perm2)
             for name, t in dict(perm1=torch.as_tensor(perm1), perm2=torch.as_tensor(perm2), r1=r1, c1=c1, v1=v1,
                                 r2=r2, c2=c2, v2=v2).items():
                 self.register_buffer(f'_tami_{name}', t, persistent=False)
         self.inp = nn.ModuleList([SparseInput(V1, hidden), SparseInput(V2, hidden)])
         self.head = nn.ModuleList([GaussianHead(hidden, num_topics, dropout), GaussianHead(hidden, num_topics, dropout)])
-        self.theta_drop = nn.Dropout(dropout)
+        self.theta_drop = FastDropout(dropout)
         self.prior = LaplacePrior(num_topics)
         self.dec_bn = nn.ModuleList([frozen_scale_bn(V1), frozen_scale_bn(V2)])
-        self.phi1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_topics, V1)))
-        self.phi2 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_topics, V2)))
+        # word-major storage (see backbone): TAMI's word features φᵀ are then views, not copies
+        self.phi1 = nn.Parameter(word_major(nn.init.xavier_uniform_(torch.empty(num_topics, V1))))
+        self.phi2 = nn.Parameter(word_major(nn.init.xavier_uniform_(torch.empty(num_topics, V2))))
 
     def encode(self, x, lang_index:int):
         mu, logvar = self.head[lang_index](F.softplus(self.inp[lang_index](x)))

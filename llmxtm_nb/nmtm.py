@@ -8,6 +8,8 @@ Docs: https://llmxtm-nb.github.io/llmxtm-nb/nmtm.html.md"""
 # %% ../nbs/41_nmtm.ipynb #03ca6269
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -15,8 +17,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import LLMXTMError
-from .backbone import (CrossLingualTopicModel, GaussianHead, LaplacePrior, SparseInput, csr_to_torch,
-                                frozen_scale_bn, sample_theta)
+from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, csr_to_torch,
+                                frozen_scale_bn, sample_theta, word_major)
 
 # %% auto #0
 __all__ = ['translation_map_parts', 'TranslationMap', 'NMTM', 'corpus_translation_matrix', 'build_nmtm']
@@ -45,6 +47,43 @@ def translation_map_parts(T, # V_s x V_t 0/1 translation matrix (scipy sparse)
     return sp.csr_matrix(R, dtype=np.float32), d.astype(np.float32)
 
 # %% ../nbs/41_nmtm.ipynb #7f249c3a
+class _SparsePlusRankOne(torch.autograd.Function):
+    # mix·φ_src (R + d 1ᵀ) + (1 − mix)·φ_own in one node. R is held as CSR in both orientations: the forward
+    # multiplies Rᵀ, the backward R, each with a contiguous K-column operand (what CPU sparse kernels are fast
+    # at; free when φ is word-major), and d enters as an outer product.
+    @staticmethod
+    def forward(ctx, phi, Rt, R, d, own, mix:float):
+        ctx.save_for_backward(R, d)
+        ctx.mix, ctx.has_own = mix, own is not None
+        out = (Rt @ phi.t().contiguous()).t()                    # [K, V_t], word-major
+        out.mul_(mix).add_((mix * (phi @ d))[:, None])
+        return out.add_(own, alpha=1 - mix) if own is not None else out
+
+    @staticmethod
+    def backward(ctx, g):
+        R, d = ctx.saved_tensors
+        mix = ctx.mix
+        gphi = (R @ g.t().contiguous()).t()                      # [K, V_s], word-major
+        gphi.addr_(g.sum(1), d, beta=mix, alpha=mix)
+        gown = g * (1 - mix) if ctx.has_own and ctx.needs_input_grad[4] else None
+        return gphi, None, None, None, gown, None
+
+_CSR_WARNED = False
+
+def _csr_tensor(crow, col, val, shape) -> torch.Tensor:
+    global _CSR_WARNED
+    if _CSR_WARNED: return torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
+    with warnings.catch_warnings():   # torch notes once per process that CSR support is "beta"; it is what we use
+        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
+        t = torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
+    _CSR_WARNED = True
+    return t
+
+def _csr_parts(m:sp.spmatrix) -> tuple:
+    "(row pointers, column indices, values) of `m` as tensors: plain buffers that copy, pickle and move like any."
+    m = sp.csr_matrix(m, dtype=np.float32); m.sum_duplicates()
+    return torch.from_numpy(m.indptr.astype(np.int64)), torch.from_numpy(m.indices.astype(np.int64)), torch.from_numpy(m.data)
+
 class TranslationMap(nn.Module):
     "Applies φ ↦ φ M for M = R + d 1ᵀ (sparse + rank one); `reference=True` multiplies the dense M instead."
     def __init__(self, R:sp.csr_matrix, d:np.ndarray, reference:bool=False):
@@ -53,12 +92,23 @@ class TranslationMap(nn.Module):
         if reference:
             self.register_buffer('M', torch.as_tensor(R.toarray() + np.asarray(d)[:, None], dtype=torch.float32), persistent=False)
         else:
-            self.register_buffer('Rt', csr_to_torch(R.T.tocsr()), persistent=False)   # [V_t, V_s]
+            for name, m in (('Rt', R.T), ('R', R)):   # [V_t, V_s] and [V_s, V_t]
+                for part, t in zip(('crow', 'col', 'val'), _csr_parts(m)):
+                    self.register_buffer(f'{name}_{part}', t, persistent=False)
             self.register_buffer('d', torch.as_tensor(d, dtype=torch.float32), persistent=False)
 
-    def forward(self, phi): # phi [K, V_s] -> [K, V_t]
-        if self.reference: return phi @ self.M
-        return torch.sparse.mm(self.Rt, phi.t()).t() + (phi @ self.d)[:, None]
+    def _csr(self, name:str, shape) -> torch.Tensor:
+        return _csr_tensor(getattr(self, f'{name}_crow'), getattr(self, f'{name}_col'), getattr(self, f'{name}_val'), shape)
+
+    def forward(self, phi, # [K, V_s]
+                own=None, mix:float=1.0, # optional: return mix·φM + (1 − mix)·own, `own` [K, V_t]
+               ): # -> [K, V_t]
+        if self.reference:
+            out = phi @ self.M
+            return out if own is None else mix * out + (1 - mix) * own
+        Vs, Vt = self.shape
+        return _SparsePlusRankOne.apply(phi, self._csr('Rt', (Vt, Vs)), self._csr('R', (Vs, Vt)), self.d, own,
+                                        float(mix) if own is not None else 1.0)
 
 # %% ../nbs/41_nmtm.ipynb #9a6827dc
 class NMTM(CrossLingualTopicModel):
@@ -78,27 +128,25 @@ class NMTM(CrossLingualTopicModel):
                               trans12=sp.csr_matrix(trans12), freq1=np.asarray(freq1), freq2=np.asarray(freq2),
                               hidden=hidden, mix=mix, dropout=dropout, map_style=map_style, bn_eps=bn_eps,
                               bn_momentum=bn_momentum, reference=reference)
-        self.mix = float(mix)
+        self.mix, self.reference = float(mix), reference
         T = sp.csr_matrix(trans12)
         self.map12 = TranslationMap(*translation_map_parts(T, freq1, freq2, map_style), reference=reference)
         self.map21 = TranslationMap(*translation_map_parts(T.T, freq2, freq1, map_style), reference=reference)
         self.inp = nn.ModuleList([SparseInput(V1, hidden), SparseInput(V2, hidden)])
         self.head = GaussianHead(hidden, num_topics, dropout, bn_eps, bn_momentum)
-        self.theta_drop = nn.Dropout(dropout)
+        self.theta_drop = FastDropout(dropout)
         self.prior = LaplacePrior(num_topics)
         self.dec_bn = nn.ModuleList([frozen_scale_bn(V1, bn_eps, bn_momentum), frozen_scale_bn(V2, bn_eps, bn_momentum)])
-        self.phi1 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_topics, V1)))
-        self.phi2 = nn.Parameter(nn.init.xavier_uniform_(torch.empty(num_topics, V2)))
+        # word-major storage (see backbone): the maps read and write φ word by word without transposed copies
+        self.phi1 = nn.Parameter(word_major(nn.init.xavier_uniform_(torch.empty(num_topics, V1))))
+        self.phi2 = nn.Parameter(word_major(nn.init.xavier_uniform_(torch.empty(num_topics, V2))))
 
     def encode(self, x, lang_index:int):
         mu, logvar = self.head(F.softplus(self.inp[lang_index](x)))
         return sample_theta(mu, logvar, self.training, self.theta_drop), mu, logvar
 
     def decoder_weights(self):
-        lam = self.mix
-        w1 = lam * self.map21(self.phi2) + (1 - lam) * self.phi1
-        w2 = lam * self.map12(self.phi1) + (1 - lam) * self.phi2
-        return w1, w2
+        return self.map21(self.phi2, self.phi1, self.mix), self.map12(self.phi1, self.phi2, self.mix)
 
     def forward(self, batch):
         w1, w2 = self.decoder_weights()          # β-only work: once per step

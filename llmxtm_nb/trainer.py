@@ -8,10 +8,12 @@ Docs: https://llmxtm-nb.github.io/llmxtm-nb/trainer.html.md"""
 # %% ../nbs/45_trainer.ipynb #8bba8f04
 from __future__ import annotations
 
+import gc
 import itertools
 import math
 import random
 import time
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,6 +59,16 @@ def build_backbone(name:str, # 'NMTM', 'InfoCTM' or 'XTRA' (case-insensitive)
 # %% ../nbs/45_trainer.ipynb #6807fbf5
 class NonFiniteLossError(LLMXTMError, FloatingPointError):
     "A loss term became NaN or infinite."
+
+@contextmanager
+def _frozen_gc():
+    "Keep Python's cycle collector away from every object that exists when training starts, until it ends."
+    # Each step creates thousands of short-lived Python objects, so the collector runs often, and its full passes
+    # walk everything alive: the corpus, vocabularies, dictionaries. Measured on ECNews: 8% of an NMTM step.
+    # Frozen objects are only exempt from scanning; they are collected normally after `unfreeze`.
+    gc.freeze()
+    try: yield
+    finally: gc.unfreeze()
 
 def _rng_state() -> dict:
     st = {'python': random.getstate(), 'numpy': np.random.get_state(), 'torch': torch.get_rng_state()}
@@ -104,7 +116,9 @@ class Trainer:
         if len(self.batches(0)) == 0: raise LLMXTMError(f"corpus {getattr(corpus, 'name', '')!r} gives no training batch")
 
     def batches(self, epoch:int):
-        return self.corpus.batches(self.batch_size, seed=self.seed, epoch=epoch, device=self.device)
+        # sparse counts unless the model is the dense reference formulation (tests and benchmarks compare the two)
+        return self.corpus.batches(self.batch_size, seed=self.seed, epoch=epoch, device=self.device,
+                                   sparse=not getattr(self.model, 'reference', False))
 
     # -- checkpoints ------------------------------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -172,23 +186,32 @@ class Trainer:
             if k in losses: raise LLMXTMError(f"callback loss {k!r} clashes with a backbone loss term")
             losses[k] = v
         for k, v in losses.items():
-            if not torch.isfinite(v).all():
+            if not torch.is_tensor(v) or v.numel() != 1:
+                raise LLMXTMError(f"loss term {k!r} must be a scalar tensor, got {type(v).__name__} "
+                                  f"{tuple(getattr(v, 'shape', ()))}")
+        # every term's value in one read (one synchronisation on a GPU), checked before any gradient is taken
+        values = dict(zip(losses, torch.stack([v.detach().reshape(()).float() for v in losses.values()]).tolist()))
+        for k, v in values.items():
+            if not math.isfinite(v):
                 raise NonFiniteLossError(f"step {self.step + 1} (epoch {self.epoch + 1}, batch {self.batch_in_epoch + 1}): "
-                                         f"loss term {k!r} is {float(v)}; training stopped, the last good checkpoint "
+                                         f"loss term {k!r} is {v}; training stopped, the last good checkpoint "
                                          "is kept" + (f" in {self.checkpoint_dir}" if self.checkpoint_dir else ''))
         total = sum(losses.values())
         self.optimizer.zero_grad(set_to_none=True)
+        if hasattr(self.model, 'prepare_grads'): self.model.prepare_grads()
         total.backward()
         if self.clip_norm > 0:
             torch.nn.utils.clip_grad_norm_([p for p in self.model.parameters() if p.requires_grad], self.clip_norm)
         self.optimizer.step()
-        vals = {k: float(v.detach()) for k, v in losses.items()}
-        vals['loss'] = sum(vals.values())
-        return vals
+        values['loss'] = sum(values.values())
+        return values
 
     def fit(self, epochs:int|None=None, # train until this many epochs are done in total (default: self.epochs)
            ) -> list[dict]:
         "Train (or continue training) and return the per-epoch history."
+        with _frozen_gc(): return self._fit(epochs)
+
+    def _fit(self, epochs):
         target = self.epochs if epochs is None else int(epochs)
         if self.step == 0 and not getattr(self, '_resumed', False): seed_everything(self.seed)
         self.model.train()

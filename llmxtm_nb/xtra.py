@@ -18,7 +18,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import LLMXTMError, cache_dir, atomic_write_bytes
-from .backbone import (CrossLingualTopicModel, GaussianHead, LaplacePrior, SparseInput,
+from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput,
                                 frozen_scale_bn, sample_theta)
 
 # %% auto #0
@@ -102,7 +102,7 @@ class XTRA(CrossLingualTopicModel):
             if b is not None and np.shape(b) != (K, V): raise ValueError(f"beta init has shape {np.shape(b)}, expected ({K}, {V})")
         self.w1, self.w2 = nn.Parameter(init(beta_init1, V1)), nn.Parameter(init(beta_init2, V2))
         self.inp = nn.ModuleList([SparseInput(V1, share_dim), SparseInput(V2, share_dim)])
-        self.drop = nn.Dropout(dropout)
+        self.drop = FastDropout(dropout)
         self.fc1 = nn.Linear(share_dim, hidden)
         self.head = GaussianHead(hidden, K, dropout)
         self.prior = LaplacePrior(K, prior_alpha)

@@ -237,6 +237,16 @@ def test_batches_pairing_and_wrap():
         assert np.array_equal(b.x2.numpy(), c.l2.train_bow[b.idx2.numpy()].toarray())
 
 
+def test_sparse_batches_hold_the_same_counts_in_the_same_order():
+    c = tiny_corpus(9, 7)
+    dense, sparse = list(c.batches(4, seed=3)), list(c.batches(4, seed=3, sparse=True))
+    assert len(dense) == len(sparse) == 3
+    for d, s in zip(dense, sparse):
+        assert s.x1.layout == torch.sparse_coo and s.x1.is_coalesced() and len(s) == len(d)
+        assert torch.equal(s.idx1, d.idx1) and torch.equal(s.idx2, d.idx2)
+        assert torch.equal(s.x1.to_dense(), d.x1) and torch.equal(s.x2.to_dense(), d.x2)
+
+
 def test_batches_seeded_and_per_epoch():
     c = tiny_corpus(50, 20)
     order = lambda it: [b.idx1.tolist() for b in it]
