@@ -15,8 +15,8 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['KERNEL_FACTORS', 'KL_DIRECTIONS', 'LossInputError', 'check_phase2_weights', 'check_finite', 'normalize_rows',
            'cosine_distance', 'median_bandwidth', 'gaussian_kernel', 'weighted_mmd2', 'MMDTarget', 'build_mmd_target',
-           'raw_weights', 'mmd_loss', 'sinkhorn_potentials', 'ot_loss', 'sinkhorn_plan_reference', 'doc_topic_targets',
-           'doc_align_loss', 'Phase2Losses']
+           'gathered_softmax', 'Logits', 'raw_weights', 'mmd_loss', 'sinkhorn_potentials', 'ot_loss',
+           'sinkhorn_plan_reference', 'doc_topic_targets', 'doc_align_loss', 'Phase2Losses']
 
 # %% ../nbs/60_losses.ipynb #0c9dc953
 class LossInputError(ValueError):
@@ -205,9 +205,40 @@ def build_mmd_target(raw:list, # per topic: (indices of lang-1 top words, indice
     cost = D[:, :2 * N, 2 * N:] ** 2
     return MMDTarget(raw_idx, raw_mask, q, kmat, cost, tmask.reshape(K, 2 * M), valid, sigma, balance, kernel)
 
-# %% ../nbs/60_losses.ipynb #580bc80f
-def raw_weights(beta1:torch.Tensor, # [K, V1] topic-word probabilities of language 1 (rows sum to 1)
-                beta2:torch.Tensor, # [K, V2] topic-word probabilities of language 2
+# %% ../nbs/60_losses.ipynb #f751e853
+class _GatheredSoftmax(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w, idx):
+        lse = torch.logsumexp(w, 1, keepdim=True)             # [K, 1]
+        p = (w.gather(1, idx) - lse).exp()                     # [K, n]
+        ctx.save_for_backward(w, idx, lse, p)
+        return p
+
+    @staticmethod
+    def backward(ctx, g):
+        w, idx, lse, p = ctx.saved_tensors
+        gp = g * p
+        dw = (w - lse).exp_().mul_(-gp.sum(1, keepdim=True))   # −(Σ_j g_j p_j) · softmax(W)
+        return dw.scatter_add_(1, idx, gp), None
+
+def gathered_softmax(w:torch.Tensor, # [K, V] logits
+                     idx:torch.Tensor, # [K, n] long: the columns wanted in each row
+                    ) -> torch.Tensor:
+    "`softmax(w, 1).gather(1, idx)` without forming the K x V softmax in the forward pass."
+    return _GatheredSoftmax.apply(w, idx)
+
+class Logits:
+    "Marks topic-word logits W (β = softmax(W) over the vocabulary) given where probabilities are expected."
+    def __init__(self, w:torch.Tensor): self.w = w
+    def probs(self) -> torch.Tensor: return torch.softmax(self.w, 1)
+    def gather(self, dim:int, idx): 
+        if dim != 1: raise ValueError("Logits.gather works along the vocabulary (dim 1)")
+        return gathered_softmax(self.w, idx)
+    @property
+    def shape(self): return self.w.shape
+
+def raw_weights(beta1:torch.Tensor|Logits, # [K, V1] topic-word probabilities of language 1 (rows sum to 1), or Logits
+                beta2:torch.Tensor|Logits, # [K, V2] topic-word probabilities of language 2, or Logits
                 target:MMDTarget, # per-event tensors
                ) -> torch.Tensor:
     "The model's language-balanced distribution over its fixed top words: [K, 2N] (differentiable in beta)."

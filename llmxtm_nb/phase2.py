@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .core import LLMXTMError, load_settings
-from .losses import (LossInputError, Phase2Losses, build_mmd_target, check_finite, check_phase2_weights,
+from .losses import (LossInputError, Logits, Phase2Losses, build_mmd_target, check_finite, check_phase2_weights,
                               doc_topic_targets)
 from .record import RefinementEvent, RefinementRecord, TopicPool, pools_from_beta
 
@@ -302,7 +302,7 @@ class Phase2:
         if dw is None:
             dw, self._dw = self._dw, None
             if dw is not None and not (torch.is_grad_enabled() and dw[0].requires_grad): dw = None
-        if dw is not None: return torch.softmax(dw[0], 1), torch.softmax(dw[1], 1)
+        if dw is not None: return Logits(dw[0]), Logits(dw[1])   # the losses only gather top words: see `Logits`
         return model.beta()
 
     def on_train_start(self, trainer):

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from llmxtm_nb.losses import LossInputError
+from llmxtm_nb.losses import Logits, LossInputError
 from llmxtm_nb.phase2 import (Phase2, Phase2Config, TargetSets, accept_all, fit_phase2, targets_from_event,
                               topic_texts)
 from llmxtm_nb.record import RefinementEvent, RefinementRecord, RoundResult, TopicPool, TopicRefinement
@@ -212,14 +212,16 @@ def test_decoder_weight_memo_matches_model_beta_and_carries_gradient(base):
     cb._memo_decoder(m)
     batch = next(iter(c.batches(64, seed=0)))
     out = m(batch)
-    b1, b2 = cb._beta(m, out)
-    assert b1.requires_grad and cb._dw is None                # consumed: never reused in a later step
+    l1, l2 = cb._beta(m, out)                                 # the decoder's logits, marked as such
+    assert isinstance(l1, Logits) and l1.w.requires_grad and cb._dw is None   # consumed: never reused in a later step
     r1, r2 = m.beta()
-    assert torch.allclose(b1, r1) and torch.allclose(b2, r2)
-    (b1[:, :3].sum() + b2[:, :3].sum()).backward()
+    assert torch.allclose(l1.probs(), r1) and torch.allclose(l2.probs(), r2)
+    idx = torch.arange(3).repeat(r1.shape[0], 1)
+    assert torch.allclose(l1.gather(1, idx), r1.gather(1, idx)) and torch.allclose(l2.gather(1, idx), r2.gather(1, idx))
+    (l1.gather(1, idx).sum() + l2.gather(1, idx).sum()).backward()
     assert any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())
     cb._dw = None
     m.get_beta()                                                # a no-grad call must not be taken for a training β
-    assert cb._dw is not None and cb._beta(m, {})[0].requires_grad
+    assert cb._dw is not None and cb._beta(m, {})[0].requires_grad   # recomputed β (a tensor), with gradient
     cb.on_train_end(None)
     assert 'decoder_weights' not in vars(m)

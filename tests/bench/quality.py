@@ -27,6 +27,10 @@ VARIANTS = {  # name -> Phase2Config overrides
     'no_doc_align': dict(use_doc_align=False),
     'rounds1': dict(rounds=1),
     'ot': dict(discrepancy='ot'),
+    # λ_mmd below the default (20,000), for backbones whose own loss is on another scale (InfoCTM): chosen by a
+    # label-free rule (TU stays within 0.05 of the backbone's), never by test accuracy
+    'lmmd2000': dict(lambda_mmd=2000.0),
+    'lmmd200': dict(lambda_mmd=200.0),
 }
 
 
@@ -226,7 +230,8 @@ def table(a):
 
 LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm': '+ LLM-XTM', 'no_mmd': '+ LLM-XTM without MMD',
           'no_doc_align': '+ LLM-XTM without document alignment', 'rounds1': '+ LLM-XTM with R = 1 (no self-consistency)',
-          'ot': '+ LLM-XTM with OT instead of MMD'}
+          'ot': '+ LLM-XTM with OT instead of MMD', 'lmmd2000': '+ LLM-XTM with λ_mmd = 2,000',
+          'lmmd200': '+ LLM-XTM with λ_mmd = 200'}
 
 
 def main():
