@@ -205,20 +205,30 @@ def build_mmd_target(raw:list, # per topic: (indices of lang-1 top words, indice
     cost = D[:, :2 * N, 2 * N:] ** 2
     return MMDTarget(raw_idx, raw_mask, q, kmat, cost, tmask.reshape(K, 2 * M), valid, sigma, balance, kernel)
 
-# %% ../nbs/60_losses.ipynb #f751e853
+# %% ../nbs/60_losses.ipynb #190662cf
 class _GatheredSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, idx):
-        lse = torch.logsumexp(w, 1, keepdim=True)             # [K, 1]
-        p = (w.gather(1, idx) - lse).exp()                     # [K, n]
-        ctx.save_for_backward(w, idx, lse, p)
+        picked = w.gather(1, idx)                              # [K, n]
+        # Shift each row by the largest *picked* logit instead of the row maximum (a full reduction that is slow
+        # when W is stored word-major): the sum then includes exp(0) = 1, so it cannot underflow, and it can only
+        # overflow if an unpicked word beats every picked one by ~88 nats, in which case the row maximum is used.
+        c = picked.amax(1, keepdim=True)
+        e = (w - c).exp_()
+        S = e.sum(1, keepdim=True)
+        if not bool(torch.isfinite(S).all()):
+            c = w.amax(1, keepdim=True)
+            e = (w - c).exp_()
+            S = e.sum(1, keepdim=True)
+        p = (picked - c).exp_().div_(S)
+        ctx.save_for_backward(e, idx, S, p)                   # exp(W − c): the backward needs only a rescaling
         return p
 
     @staticmethod
     def backward(ctx, g):
-        w, idx, lse, p = ctx.saved_tensors
+        e, idx, S, p = ctx.saved_tensors
         gp = g * p
-        dw = (w - lse).exp_().mul_(-gp.sum(1, keepdim=True))   # −(Σ_j g_j p_j) · softmax(W)
+        dw = e * (-gp.sum(1, keepdim=True) / S)                # −(Σ_j g_j p_j) · softmax(W)
         return dw.scatter_add_(1, idx, gp), None
 
 def gathered_softmax(w:torch.Tensor, # [K, V] logits
