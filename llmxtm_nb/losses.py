@@ -205,7 +205,7 @@ def build_mmd_target(raw:list, # per topic: (indices of lang-1 top words, indice
     cost = D[:, :2 * N, 2 * N:] ** 2
     return MMDTarget(raw_idx, raw_mask, q, kmat, cost, tmask.reshape(K, 2 * M), valid, sigma, balance, kernel)
 
-# %% ../nbs/60_losses.ipynb #190662cf
+# %% ../nbs/60_losses.ipynb #d006965d
 class _GatheredSoftmax(torch.autograd.Function):
     @staticmethod
     def forward(ctx, w, idx):
