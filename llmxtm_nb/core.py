@@ -76,7 +76,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                    timeout=_positive(), max_retries=_nonneg(int), oov_policy=Key(str, choices=('drop', 'nearest'))),
     'phase2': dict(epochs=_positive_int(), lambda_mmd=_nonneg(), lambda_qa=_nonneg(), tau=_positive(),
                    lr_factor=_positive(), clip_norm=_nonneg(), discrepancy=Key(str, choices=('mmd', 'ot')),
-                   mmd_kernel=Key(str, choices=('median', 'multi')),
+                   mmd_kernel=Key(str, choices=('median', 'multi')), mmd_support=Key(str, choices=('model', 'union')),
                    kl_direction=Key(str, choices=('forward', 'reverse')), use_mmd=Key(bool), use_doc_align=Key(bool),
                    ot_epsilon=_positive(), ot_iters=_positive_int()),
     'eval': dict(top_n=_positive_int(), marginals=Key(str, choices=('count', 'docfreq')), max_train=_nonneg(int),

@@ -148,6 +148,9 @@ class MMDTarget:
     sigma: torch.Tensor         # [K] bandwidths
     balance: bool = True
     kernel: str = 'median'
+    support: str = 'model'      # 'model': the model side lives on its top words; 'union': also on the refined words
+    tgt_idx: torch.Tensor|None = None   # [K, 2, M] long, vocabulary indices of the refined words ('union')
+    tgt_new: torch.Tensor|None = None   # [K, 2, M] bool, refined words not already among the model's top words
 
     @property
     def num_topics(self): return self.valid.shape[0]
@@ -169,10 +172,13 @@ def build_mmd_target(raw:list, # per topic: (indices of lang-1 top words, indice
                      kernel:str='median', # 'median' or 'multi'
                      balance:bool=True, # half the mass per language
                      dtype=torch.float32, # dtype of the stored tensors
+                     support:str='model', # 'model' (the paper's) or 'union' (the model side also on the refined words)
                     ) -> MMDTarget:
     "Gather the word embeddings once and precompute kernel, costs and target weights for all topics."
     if len(raw) != len(targets):
         raise LossInputError(f"raw has {len(raw)} topics but targets has {len(targets)}")
+    if support not in ('model', 'union'):
+        raise LossInputError(f"phase2.mmd_support must be 'model' or 'union', got {support!r}")
     K = len(raw)
     N = max([max(len(r[0]), len(r[1])) for r in raw] + [1])
     tl = [t if t is not None else (([], []), ([], [])) for t in targets]
@@ -203,7 +209,13 @@ def build_mmd_target(raw:list, # per topic: (indices of lang-1 top words, indice
     q = torch.cat([torch.zeros(K, 2 * N, dtype=dtype), qw], 1)
     valid = raw_mask.flatten(1).any(1) & (twts.flatten(1) > 0).any(1)
     cost = D[:, :2 * N, 2 * N:] ** 2
-    return MMDTarget(raw_idx, raw_mask, q, kmat, cost, tmask.reshape(K, 2 * M), valid, sigma, balance, kernel)
+    tgt_idx = tgt_new = None
+    if support == 'union':   # refined words the model side does not hold yet (a word already there keeps its model slot)
+        tgt_idx = torch.stack([t1, t2], 1)
+        seen = ((tgt_idx[:, :, :, None] == raw_idx[:, :, None, :]) & raw_mask[:, :, None, :]).any(-1)
+        tgt_new = tmask & ~seen
+    return MMDTarget(raw_idx, raw_mask, q, kmat, cost, tmask.reshape(K, 2 * M), valid, sigma, balance, kernel,
+                     support, tgt_idx, tgt_new)
 
 # %% ../nbs/60_losses.ipynb #d006965d
 class _GatheredSoftmax(torch.autograd.Function):
@@ -251,10 +263,15 @@ def raw_weights(beta1:torch.Tensor|Logits, # [K, V1] topic-word probabilities of
                 beta2:torch.Tensor|Logits, # [K, V2] topic-word probabilities of language 2, or Logits
                 target:MMDTarget, # per-event tensors
                ) -> torch.Tensor:
-    "The model's language-balanced distribution over its fixed top words: [K, 2N] (differentiable in beta)."
+    "The model's language-balanced distribution over its fixed top words: [K, 2N] ([K, 2N + 2M] with 'union' support)."
     idx, m = target.raw_idx, target.raw_mask
     w = torch.stack([beta1.gather(1, idx[:, 0]), beta2.gather(1, idx[:, 1])], 1)   # [K, 2, N]
-    return _balanced(w, m, target.balance).flatten(1)
+    if target.support != 'union': return _balanced(w, m, target.balance).flatten(1)
+    t = target.tgt_idx
+    wt = torch.stack([beta1.gather(1, t[:, 0]), beta2.gather(1, t[:, 1])], 1)     # [K, 2, M]
+    N = w.shape[2]
+    b = _balanced(torch.cat([w, wt], 2), torch.cat([m, target.tgt_new], 2), target.balance)
+    return torch.cat([b[:, :, :N].flatten(1), b[:, :, N:].flatten(1)], 1)         # the slot order of the support
 
 # %% ../nbs/60_losses.ipynb #6a4e7d33
 def mmd_loss(beta1:torch.Tensor, # [K, V1] topic-word probabilities (softmax over the vocabulary)
@@ -306,6 +323,9 @@ def ot_loss(beta1:torch.Tensor, # [K, V1] topic-word probabilities
            ) -> torch.Tensor:
     "Entropic OT cost between the model's top-word distribution and the refined target, all topics at once."
     if not (epsilon > 0): raise LossInputError(f"phase2.ot_epsilon must be > 0, got {epsilon!r}")
+    if target.support == 'union':
+        raise LossInputError("phase2.mmd_support = 'union' works with discrepancy = 'mmd' only (the OT costs are "
+                             "between the model's top words and the refined words)")
     p = raw_weights(beta1, beta2, target).to(target.cost.dtype)
     K, n = p.shape
     q = target.q[:, n:]

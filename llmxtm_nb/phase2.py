@@ -40,6 +40,7 @@ class Phase2Config:
     clip_norm: float = 1.0
     discrepancy: str = 'mmd'
     mmd_kernel: str = 'median'
+    mmd_support: str = 'model'
     kl_direction: str = 'forward'
     use_mmd: bool = True
     use_doc_align: bool = True
@@ -54,6 +55,8 @@ class Phase2Config:
         check_phase2_weights(self.lambda_mmd, self.lambda_qa, self.tau)
         if self.discrepancy not in ('mmd', 'ot'): raise LossInputError(f"phase2.discrepancy must be 'mmd' or 'ot', got {self.discrepancy!r}")
         if self.kl_direction not in ('forward', 'reverse'): raise LossInputError(f"phase2.kl_direction must be 'forward' or 'reverse', got {self.kl_direction!r}")
+        if self.mmd_support not in ('model', 'union'): raise LossInputError(f"phase2.mmd_support must be 'model' or 'union', got {self.mmd_support!r}")
+        if self.mmd_support == 'union' and self.discrepancy == 'ot': raise LossInputError("phase2.mmd_support = 'union' works with discrepancy = 'mmd' only")
         for k in ('epochs', 'frequency', 'rounds', 'top_n', 'keep_m', 'ot_iters'):
             if int(getattr(self, k)) < 1: raise LossInputError(f"{k} must be >= 1, got {getattr(self, k)!r}")
         if not self.lr_factor > 0: raise LossInputError(f"phase2.lr_factor must be > 0, got {self.lr_factor!r}")
@@ -68,6 +71,7 @@ class Phase2Config:
                   lambda_qa=float(_get(p, 'lambda_qa', 100)), tau=float(_get(p, 'tau', 0.1)),
                   lr_factor=float(_get(p, 'lr_factor', 0.3)), clip_norm=float(_get(p, 'clip_norm', 1.0)),
                   discrepancy=str(_get(p, 'discrepancy', 'mmd')), mmd_kernel=str(_get(p, 'mmd_kernel', 'median')),
+                  mmd_support=str(_get(p, 'mmd_support', 'model')),
                   kl_direction=str(_get(p, 'kl_direction', 'forward')), use_mmd=bool(_get(p, 'use_mmd', True)),
                   use_doc_align=bool(_get(p, 'use_doc_align', True)), ot_epsilon=float(_get(p, 'ot_epsilon', 0.1)),
                   ot_iters=int(_get(p, 'ot_iters', 100)), frequency=int(_get(r, 'frequency', 10)),
@@ -263,7 +267,7 @@ class Phase2:
         target, th1, th2 = None, None, None
         if self.cfg.use_mmd and self.cfg.lambda_mmd > 0:
             raw, tg = _index_targets(ts, self.langs, self._widx)
-            target = build_mmd_target(raw, tg, *self.word_emb, kernel=self.cfg.mmd_kernel).to(device)
+            target = build_mmd_target(raw, tg, *self.word_emb, kernel=self.cfg.mmd_kernel, support=self.cfg.mmd_support).to(device)
         tm['mmd_target_s'] = time.perf_counter() - t; t = time.perf_counter()
         if self.cfg.use_doc_align and self.cfg.lambda_qa > 0:
             T = self._encoder().encode(topic_texts(ts, self.langs), kind='query', show_progress=False)

@@ -266,3 +266,32 @@ def test_doc_targets_skip_rows_and_doc_term_ignores_them():
     i = torch.tensor([0, 1, 2])
     ref = torch.cat([doc_align_loss(t[[0, 2]], th[[0, 2]], reduction='none')] * 2).mean()
     assert L.doc_term(t, t, i, i).item() == pytest.approx(ref.item(), rel=1e-6)
+
+
+def test_union_support_matches_three_sums_over_the_union_and_refuses_ot():
+    """mmd_support='union': the model side is β renormalised over its top words plus the refined words it lacks
+    (half the mass per language); the value equals the three-sum formula on that support, gradients pass gradcheck,
+    and OT refuses it with a clear error."""
+    E1, E2, raw, tg, b1, b2 = _problem(3)
+    T = build_mmd_target(raw, tg, E1, E2, dtype=D64, support='union')
+    per = mmd_loss(b1, b2, T, reduction='none')
+    n1, n2 = F.normalize(E1, dim=1), F.normalize(E2, dim=1)
+    for k, ((r1, r2), ((t1, w1), (t2, w2))) in enumerate(zip(raw, tg)):
+        s1 = list(dict.fromkeys(r1 + t1)); s2 = list(dict.fromkeys(r2 + t2))     # union, each word once
+        X = torch.cat([n1[s1], n2[s2]])
+        w = torch.cat([b1[k, s1] / b1[k, s1].sum() / 2, b2[k, s2] / b2[k, s2].sum() / 2])
+        Y = torch.cat([n1[t1], n2[t2]])
+        wt1, wt2 = torch.tensor(w1, dtype=D64), torch.tensor(w2, dtype=D64)
+        u = torch.cat([wt1 / wt1.sum() / 2, wt2 / wt2.sum() / 2])
+        want = weighted_mmd2(X, w, Y, u, T.sigma[k])
+        assert per[k].item() == pytest.approx(want.item(), rel=1e-9, abs=1e-12), k
+    z1 = torch.randn_like(b1).requires_grad_(); z2 = torch.randn_like(b2).requires_grad_()
+    assert torch.autograd.gradcheck(lambda a, b: mmd_loss(torch.softmax(a, 1), torch.softmax(b, 1), T), (z1, z2))
+    with pytest.raises(LossInputError, match="union"):
+        ot_loss(b1, b2, T)
+    from llmxtm_nb.phase2 import Phase2Config
+    with pytest.raises(LossInputError, match="mmd_support"):
+        Phase2Config(mmd_support='both')
+    with pytest.raises(LossInputError, match="union"):
+        Phase2Config(mmd_support='union', discrepancy='ot')
+    assert Phase2Config.from_settings().mmd_support == 'model'      # the paper's definition stays the default
