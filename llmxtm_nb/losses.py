@@ -15,7 +15,7 @@ import torch.nn.functional as F
 # %% auto #0
 __all__ = ['KERNEL_FACTORS', 'KL_DIRECTIONS', 'LossInputError', 'check_phase2_weights', 'check_finite', 'normalize_rows',
            'cosine_distance', 'median_bandwidth', 'gaussian_kernel', 'weighted_mmd2', 'MMDTarget', 'build_mmd_target',
-           'gathered_softmax', 'Logits', 'raw_weights', 'mmd_loss', 'sinkhorn_potentials', 'ot_loss',
+           'gathered_softmax', 'Logits', 'raw_weights', 'mmd_loss', 'fused_mmd', 'sinkhorn_potentials', 'ot_loss',
            'sinkhorn_plan_reference', 'doc_topic_targets', 'doc_align_loss', 'Phase2Losses']
 
 # %% ../nbs/60_losses.ipynb #0c9dc953
@@ -151,6 +151,7 @@ class MMDTarget:
     support: str = 'model'      # 'model': the model side lives on its top words; 'union': also on the refined words
     tgt_idx: torch.Tensor|None = None   # [K, 2, M] long, vocabulary indices of the refined words ('union')
     tgt_new: torch.Tensor|None = None   # [K, 2, M] bool, refined words not already among the model's top words
+    fused: dict|None = None             # tensors of `fused_mmd`, built on its first call (see below)
 
     @property
     def num_topics(self): return self.valid.shape[0]
@@ -161,7 +162,7 @@ class MMDTarget:
 
     def to(self, device):
         "Move every tensor to `device`."
-        kw = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in self.__dict__.items()}
+        kw = {k: (v.to(device) if torch.is_tensor(v) else v) for k, v in self.__dict__.items() if k != 'fused'}
         return MMDTarget(**kw)
 
 # %% ../nbs/60_losses.ipynb #43d2e5a1
@@ -289,6 +290,83 @@ def mmd_loss(beta1:torch.Tensor, # [K, V1] topic-word probabilities (softmax ove
     nv = int(target.valid.sum())
     return per.sum() / max(nv, 1)
 
+# %% ../nbs/60_losses.ipynb #307cb543
+def _fused_parts(target:MMDTarget, dtype, device) -> dict:
+    "The per-event tensors of `fused_mmd` (built on the first call after an event and kept on `target`)."
+    key = (dtype, str(device))
+    if target.fused is not None and target.fused.get('key') == key: return target.fused
+    K, _, N = target.raw_idx.shape
+    kmat, q = target.kmat.to(device, dtype), target.q.to(device, dtype)
+    if target.support == 'union':   # model side: its top words, then the new refined words, of each language
+        M = target.tgt_idx.shape[2]
+        idx = torch.cat([target.raw_idx, target.tgt_idx], 2).to(device)
+        mask = torch.cat([target.raw_mask, target.tgt_new], 2).to(device)
+        r = torch.arange(N + M)   # language-major position -> slot of the support (model lang 1, lang 2, refined lang 1, lang 2)
+        perm = torch.cat([torch.where(r < N, r, 2 * N + r - N), torch.where(r < N, N + r, 2 * N + M + r - N)]).to(device)
+    else:
+        idx, mask = target.raw_idx.to(device), target.raw_mask.to(device)
+        perm = torch.arange(2 * N, device=device)
+    rest = torch.ones(kmat.shape[1], dtype=torch.bool, device=device); rest[perm] = False
+    order = torch.cat([perm, rest.nonzero().flatten()])                  # model-side slots first, then the others
+    valid = target.valid.to(device)
+    tw = valid.to(dtype) / max(int(valid.sum()), 1)                      # the mean over valid topics, as weights
+    present = mask.any(2, keepdim=True)
+    share = present.to(dtype) / present.sum(1, keepdim=True).clamp_min(1).to(dtype) if target.balance else None
+    target.fused = {'key': key, 'idx': idx, 'mask': mask.to(dtype), 'share': share, 'tw': tw,
+                    'kmat': kmat[:, order][:, :, order].contiguous(), 'q': q[:, order].contiguous()}
+    return target.fused
+
+class _FusedMMD(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, w1, w2, parts):
+        idx, mask, share = parts['idx'], parts['mask'], parts['share']
+        es, Ss, Ps = [], [], []
+        for l, w in enumerate((w1, w2)):
+            picked = w.gather(1, idx[:, l])
+            e = w.exp(); S = e.sum(1, keepdim=True)
+            if not bool((torch.isfinite(S) & (S > 1e-30)).all()):   # logits too large or small for exp: shift each row
+                c = w.amax(1, keepdim=True); e = (w - c).exp_(); S = e.sum(1, keepdim=True); picked = picked - c
+            es.append(e); Ss.append(S); Ps.append(picked.exp().div_(S))
+        P = torch.stack(Ps, 1)                                           # [K, 2, n] β at the model-side words
+        Pm = P * mask
+        s = Pm.sum(2, keepdim=True)                                      # [K, 2, 1] mass per language
+        if share is None: s = s.sum(1, keepdim=True)                     # balance off: one normalisation over both
+        coef = mask * share if share is not None else mask
+        s = s.clamp_min(1e-30)
+        b = (P * coef / s).flatten(1)                                    # [K, 2n] the model's distribution
+        d = -parts['q']                                                  # model side minus target on every slot
+        d[:, :b.shape[1]] += b
+        kd = torch.bmm(parts['kmat'], d[:, :, None])[:, :, 0]
+        loss = (parts['tw'] * (d * kd).sum(1)).sum()
+        ctx.save_for_backward(*es, *Ss, P, b, kd, s, coef)
+        ctx.parts = parts
+        return loss
+
+    @staticmethod
+    def backward(ctx, g):
+        e1, e2, S1, S2, P, b, kd, s, coef = ctx.saved_tensors
+        parts = ctx.parts
+        K, _, n = P.shape
+        gb = (2 * g) * parts['tw'][:, None] * kd[:, :b.shape[1]]         # ∂/∂b of dᵀKd (K symmetric)
+        gb = gb.view(K, 2, n); bb = b.view(K, 2, n)
+        dot = (gb * bb).sum(2, keepdim=True)
+        if parts['share'] is None: dot = dot.sum(1, keepdim=True)
+        gP = (gb * coef - parts['mask'] * dot) / s                        # through b = P·coef / Σ mask·P
+        gpp = gP * P
+        out = []
+        for l, (e, S) in enumerate(((e1, S1), (e2, S2))):
+            gw = e * (-gpp[:, l].sum(1, keepdim=True) / S)               # −(Σ_j g_j p_j) · softmax(W)
+            out.append(gw.scatter_add_(1, parts['idx'][:, l], gpp[:, l]))
+        return out[0], out[1], None
+
+def fused_mmd(w1:torch.Tensor, # [K, V1] topic-word logits of language 1 (β1 = softmax(w1) over the vocabulary)
+              w2:torch.Tensor, # [K, V2] logits of language 2
+              target:MMDTarget, # per-event tensors from `build_mmd_target`
+             ) -> torch.Tensor:
+    "`mmd_loss(softmax(w1), softmax(w2), target)` (mean over valid topics) in one autograd node."
+    return _FusedMMD.apply(w1, w2, _fused_parts(target, w1.dtype, w1.device))
+
+
 # %% ../nbs/60_losses.ipynb #9605beaf
 def sinkhorn_potentials(p:torch.Tensor, # [K, n] source weights (rows sum to 1 over the mask)
                         q:torch.Tensor, # [K, m] target weights
@@ -404,6 +482,33 @@ def doc_align_loss(theta:torch.Tensor, # [B, K] model document-topic distributio
     if reduction == 'sum': return per.sum()
     return per.mean() if per.numel() else per.sum()
 
+# %% ../nbs/60_losses.ipynb #4f985427
+class _DocAlignKL(torch.autograd.Function):
+    "The document-alignment term of a batch, both languages, in one autograd node (see `Phase2Losses.doc_term`)."
+    @staticmethod
+    def forward(ctx, th1, th2, forward_kl:bool, lt1, w1, t1, lt2, w2, t2, floor:float=1e-10):
+        n = (w1.sum() + w2.sum()).clamp_min(1)
+        tot, saved = 0.0, []
+        for th, lt, w, t in ((th1, lt1, w1, t1), (th2, lt2, w2, t2)):
+            diff = th.clamp_min(floor).log_().sub_(lt)                     # log θ − log θ̂ (both floored)
+            per = (th * diff).sum(1) if forward_kl else -(t * diff).sum(1)
+            tot = tot + per @ w
+            saved += [diff if forward_kl else t]
+        ctx.save_for_backward(th1, th2, w1, w2, *saved, n)
+        ctx.forward_kl, ctx.floor = forward_kl, floor
+        return tot / n
+
+    @staticmethod
+    def backward(ctx, g):
+        th1, th2, w1, w2, a1, a2, n = ctx.saved_tensors
+        out = []
+        for th, w, a in ((th1, w1, a1), (th2, w2, a2)):
+            live = (th > ctx.floor).to(th.dtype)                           # below the floor the log is constant
+            gt = a + live if ctx.forward_kl else -(a / th.clamp_min(ctx.floor)) * live
+            out.append(gt * (w * (g / n))[:, None])
+        return out[0], out[1], None, None, None, None, None, None, None, None
+
+
 # %% ../nbs/60_losses.ipynb #d949522d
 @dataclass
 class Phase2Losses:
@@ -431,19 +536,16 @@ class Phase2Losses:
         "L_MMD (or L_OT) for the current beta."
         if self.target is None: return None
         if self.discrepancy == 'ot': return ot_loss(beta1, beta2, self.target, self.ot_epsilon, self.ot_iters)
+        if isinstance(beta1, Logits) and isinstance(beta2, Logits): return fused_mmd(beta1.w, beta2.w, self.target)
         return mmd_loss(beta1, beta2, self.target)
 
     def doc_term(self, theta1, theta2, idx1, idx2):
         "L_doc-align averaged over the documents of both languages' batches (skipped documents left out)."
         if self.theta_hat1 is None or self.theta_hat2 is None: return None
-        tot, n = 0.0, 0.0
+        rows = []
         for i, (th, idx) in enumerate(((theta1, idx1), (theta2, idx2))):
             idx = idx.to(self._lt[i].device)
-            lt, w = self._lt[i][idx].to(th.device), self._w[i][idx].to(th.device)
-            lth = th.clamp_min(1e-10).log()
-            if self.kl_direction == 'forward': per = (th * (lth - lt)).sum(1)
-            else:
-                t = self.theta_hat1[idx] if i == 0 else self.theta_hat2[idx]
-                per = (t.to(th.device) * (lt - lth)).sum(1)
-            tot = tot + (per * w).sum(); n = n + w.sum()
-        return tot / n.clamp_min(1)
+            t = (self.theta_hat1 if i == 0 else self.theta_hat2)[idx].to(th.device) if self.kl_direction == 'reverse' else None
+            rows += [self._lt[i][idx].to(th.device), self._w[i][idx].to(th.device), t]
+        return _DocAlignKL.apply(theta1, theta2, self.kl_direction == 'forward', *rows)
+

@@ -69,10 +69,10 @@ def clip_grad_norm(params:list, # parameters whose .grad to clip (those without 
     # by exactly 1.0 changes no number and saves a pass over all gradients.
     grads = [p.grad for p in params if p.grad is not None]
     if not grads: return 0.0
-    total = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g.detach()) for g in grads]))
+    grads = [g.detach() for g in grads]
+    total = torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)))   # one call for all tensors, as torch's foreach path
     coef = max_norm / (total + 1e-6)            # float32, as torch computes it
-    if bool(coef < 1):
-        for g in grads: g.detach().mul_(coef)
+    if bool(coef < 1): torch._foreach_mul_(grads, coef)
     return float(total)
 
 @contextmanager

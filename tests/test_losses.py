@@ -295,3 +295,70 @@ def test_union_support_matches_three_sums_over_the_union_and_refuses_ot():
     with pytest.raises(LossInputError, match="union"):
         Phase2Config(mmd_support='union', discrepancy='ot')
     assert Phase2Config.from_settings().mmd_support == 'model'      # the paper's definition stays the default
+
+
+@pytest.mark.parametrize('support', ['model', 'union'])
+@pytest.mark.parametrize('balance', [True, False])
+@pytest.mark.parametrize('seed', [0, 1, 2])
+def test_fused_mmd_matches_mmd_loss_value_and_gradient(support, balance, seed):
+    "The training step's fused MMD against the readable one (softmax, then mmd_loss), skipped topics included."
+    from llmxtm_nb.losses import fused_mmd
+    E1, E2, raw, tg, _, _ = _problem(seed, empty=(1,))
+    raw[2] = (raw[2][0], [])                                   # a topic with no lang-2 words on the model side
+    T = build_mmd_target(raw, tg, E1, E2, dtype=D64, support=support, balance=balance)
+    g = torch.Generator().manual_seed(seed + 10)
+    w1 = (3 * torch.randn(4, 12, generator=g, dtype=D64)).requires_grad_()
+    w2 = (3 * torch.randn(4, 10, generator=g, dtype=D64)).requires_grad_()
+    ref = mmd_loss(torch.softmax(w1, 1), torch.softmax(w2, 1), T)
+    got = fused_mmd(w1, w2, T)
+    assert got.item() == pytest.approx(ref.item(), rel=1e-10, abs=1e-14)
+    for a, b in zip(torch.autograd.grad(got, (w1, w2)), torch.autograd.grad(ref, (w1, w2))):
+        torch.testing.assert_close(a, b, rtol=1e-9, atol=1e-13)
+    assert torch.autograd.gradcheck(lambda a, b: fused_mmd(a, b, T), (w1, w2))
+
+
+def test_fused_mmd_word_major_float32_and_huge_logits():
+    "Word-major logits (NMTM's layout) and logits beyond exp's range give the readable loss's numbers."
+    from llmxtm_nb.losses import fused_mmd
+    E1, E2, raw, tg, _, _ = _problem(3)
+    T = build_mmd_target(raw, tg, E1, E2)                       # float32, as in training
+    w1 = torch.randn(12, 4).t()                                 # [4, 12], strides (1, 4): word-major
+    w2 = torch.randn(4, 10)
+    torch.testing.assert_close(fused_mmd(w1, w2, T), mmd_loss(torch.softmax(w1, 1), torch.softmax(w2, 1), T))
+    for shift in (120.0, -120.0):                               # exp overflows / underflows without the row shift
+        got = fused_mmd(w1 + shift, w2, T)
+        assert torch.isfinite(got)
+        torch.testing.assert_close(got, mmd_loss(torch.softmax(w1 + shift, 1), torch.softmax(w2, 1), T))
+
+
+def test_phase2losses_takes_fused_path_for_logits_only():
+    "Logits go through fused_mmd, probabilities through mmd_loss; both give the same term."
+    from llmxtm_nb.losses import Logits
+    E1, E2, raw, tg, _, _ = _problem(4)
+    T = build_mmd_target(raw, tg, E1, E2, dtype=D64)
+    L = Phase2Losses(T)
+    w1, w2 = torch.randn(4, 12, dtype=D64), torch.randn(4, 10, dtype=D64)
+    a = L.word_term(Logits(w1), Logits(w2)); b = L.word_term(torch.softmax(w1, 1), torch.softmax(w2, 1))
+    assert T.fused is not None                                   # built by the Logits call
+    assert a.item() == pytest.approx(b.item(), rel=1e-10)
+
+
+@pytest.mark.parametrize('direction', ['forward', 'reverse'])
+def test_fused_doc_term_matches_direct_formula_with_zero_probabilities(direction):
+    "The batch doc term (one autograd node) against doc_align_loss, with θ entries at zero and a skipped document."
+    g = torch.Generator().manual_seed(7)
+    h1 = torch.softmax(torch.randn(6, 4, generator=g), 1); h2 = torch.softmax(torch.randn(5, 4, generator=g), 1)
+    h1[3] = 0                                                     # skipped document
+    L = Phase2Losses(None, h1, h2, kl_direction=direction)
+    t1 = torch.softmax(torch.randn(4, 4, generator=g, dtype=D64), 1).float()
+    t1[0, 1] = 0.0; t1[0] = t1[0] / t1[0].sum()                   # a topic with probability exactly 0
+    t1.requires_grad_()
+    t2 = torch.softmax(torch.randn(3, 4, generator=g), 1).requires_grad_()
+    i1, i2 = torch.tensor([0, 3, 5, 1]), torch.tensor([4, 0, 2])
+    got = L.doc_term(t1, t2, i1, i2)
+    keep = torch.tensor([0, 2, 3])
+    ref = (doc_align_loss(t1[keep], h1[i1][keep], direction, reduction='sum')
+           + doc_align_loss(t2, h2[i2], direction, reduction='sum')) / 6
+    torch.testing.assert_close(got, ref)
+    for a, b in zip(torch.autograd.grad(got, (t1, t2)), torch.autograd.grad(ref, (t1, t2))):
+        torch.testing.assert_close(a, b)
