@@ -194,6 +194,20 @@ def table(a):
         print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in keys) + ' |')
         print("| | | | | difference | " + ' | '.join(_f(ours[k] - paper[k], True) if k in paper and ours[k] is not None else '–'
                                                    for k in keys) + ' |')
+    p1 = {}
+    for r in data.get('phase1', {}).values(): p1.setdefault((r['backbone'], r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
+    multi = {k: v for k, v in p1.items() if len(v) > 1}
+    if multi:
+        print("\n**Phase 1: mean ± sd over seeds** (number of seeds in brackets) against the paper's five-seed means\n")
+        print("| backbone | data set | epochs | seeds | | TU | EN-I | EN-C | L2-I | L2-C |\n|---|---|---|---|---|---|---|---|---|---|")
+        ks = ('TU', 'I1', 'C1', 'I2', 'C2')
+        for (bb, ds, ep), rs in sorted(multi.items()):
+            paper = PAPER.get((bb, ds), ({}, {}))[0]
+            ms = {k: sum(r[k] for r in rs) / len(rs) for k in ks}
+            sd = {k: (sum((r[k] - ms[k]) ** 2 for r in rs) / (len(rs) - 1)) ** 0.5 for k in ks}
+            print(f"| {bb} | {ds} ({_L2.get(ds, 'L2')}) | {ep} | {len(rs)} | ours | " + ' | '.join(f"{ms[k]:.3f} ± {sd[k]:.3f}" for k in ks) + ' |')
+            print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in ks) + ' |')
+            print("| | | | | difference | " + ' | '.join(_f(ms[k] - paper[k], True) if k in paper else '–' for k in ks) + ' |')
     groups = {}
     for r in data.get('phase2', {}).values():
         groups.setdefault((r['backbone'], r['dataset'], r['K'], r['seed'], r['phase2_epochs']), {})[r['variant']] = r
@@ -227,6 +241,25 @@ def table(a):
             if not rs: continue
             avg = {k: sum(r[k] for r in rs) / len(rs) for k in keys if all(r[k] is not None for r in rs)}
             print(f"| {LABELS[name]} [{len(rs)}] | " + ' | '.join(_f(avg.get(k)) for k in keys) + ' |')
+        # paired by seed: each seed's variant minus the same seed's backbone-alone row
+        seeds = {}
+        for (bb2, ds2, K2, seed, ep), rows in groups.items():
+            if (bb2, ds2, K2) == (bb, ds, K) and ep == 30 and 'base' in rows: seeds[seed] = rows
+        if len(seeds) < 2: continue
+        print(f"\n**{bb} on {ds}**, K = {K}: gain over the backbone alone, paired by seed: mean ± sd over seeds "
+              f"[seeds with a gain / seeds]\n")
+        print(f"| variant | CNPMI | TU | TQ | EN-I | EN-C | {l2}-I | {l2}-C |\n|---|---|---|---|---|---|---|---|")
+        for name in VARIANTS:
+            if name == 'base': continue
+            pairs = [(_ours(r[name]['metrics'], ds), _ours(r['base']['metrics'], ds)) for r in seeds.values() if name in r]
+            if len(pairs) < 2: continue
+            cells = []
+            for k in keys:
+                d = [v[k] - b[k] for v, b in pairs if v[k] is not None and b[k] is not None]
+                if not d: cells.append('–'); continue
+                m = sum(d) / len(d); sd = (sum((x - m) ** 2 for x in d) / (len(d) - 1)) ** 0.5 if len(d) > 1 else 0.0
+                cells.append(f"{m:+.3f} ± {sd:.3f} [{sum(x > 0 for x in d)}/{len(d)}]")
+            print(f"| {LABELS[name]} | " + ' | '.join(cells) + ' |')
 
 
 LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm': '+ LLM-XTM', 'no_mmd': '+ LLM-XTM without MMD',
