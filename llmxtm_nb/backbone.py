@@ -206,6 +206,8 @@ def workspace_of(module:nn.Module) -> Workspace:
     return ws
 
 # %% ../nbs/40_backbone.ipynb #93fe0f7d
+_LOG2E = 1.4426950408889634   # log2(e)
+
 def _mm_as(a, b, word:bool):
     "a @ b, stored word-major (strides (1, K)) when `word`, row-major otherwise."
     return torch.mm(b.t(), a.t()).t() if word else torch.mm(a, b)
@@ -223,14 +225,15 @@ class _DecoderNLL(torch.autograd.Function):
         gs = scale * s
         n = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals)
         c = float((scale.abs() * math.sqrt(B - 1) + shift).max())
-        torch.addcmul(shift - c, zc, gs, out=e)                            # y − c
-        xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * e[rows, cols])
-        S = e.exp_().sum(1)
+        # exponentials in base 2 of the scores scaled by log2(e): torch's exp2 is ~3x faster than its exp on a CPU
+        torch.addcmul((shift - c) * _LOG2E, zc, gs * _LOG2E, out=e)      # (y − c) log2 e
+        xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * e[rows, cols]) / _LOG2E
+        S = e.exp2_().sum(1)
         if not bool((S > 1e-30).all()):    # a row far below the bound: shift each row by its own maximum
-            torch.addcmul(shift, zc, gs, out=e)
+            torch.addcmul(shift * _LOG2E, zc, gs * _LOG2E, out=e)
             m = e.amax(1)
-            xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * (e[rows, cols] - m[rows]))
-            S = e.sub_(m[:, None]).exp_().sum(1)
+            xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * (e[rows, cols] - m[rows])) / _LOG2E
+            S = e.sub_(m[:, None]).exp2_().sum(1)
         loss = (n * S.log() - xy).mean()
         ctx.save_for_backward(tc, w, scale, zc, e, S, s, gs, rows, cols, vals, n)
         ctx.used, ctx.ws = False, ws
@@ -249,16 +252,15 @@ class _DecoderNLL(torch.autograd.Function):
         dy.mul_((n * (g / B) / S)[:, None])                       # n_b e_b / (B S_b) ...
         dy.index_put_((rows, cols), -vals * (g / B), accumulate=True)   # ... − x_b / B  = ∂L/∂y
         dshift = dy.sum(0)
-        G = _mm_as(tc.t(), dy, word)                               # θcᵀ ∂y   [K, V]
-        P = (w * G).sum(0)                                         # Σ_b ∂y zc
+        P = torch.linalg.vecdot(dy, zc, dim=0)                    # Σ_b ∂y zc
         q = gs * s * s * P / B
+        dzc = dy.mul_(gs).addcmul_(zc, q, value=-1)                # ∂zc = γs ∂y − q zc, in ∂y's buffer
         need = ctx.needs_input_grad
         dtheta = dw = None
         if need[0]:
-            dtheta = torch.mm(dy, (w * gs).t())
-            dtheta -= (w @ (gs * dshift / B))[None, :]
-            dtheta -= tc @ torch.mm(w * q, w.t())
-        if need[1]: dw = G.mul_(gs).sub_(_mm_as(tc.t() @ tc, w, word) * q)
+            dtheta = torch.mm(dzc, w.t())
+            dtheta -= dtheta.mean(0)                               # θc = θ − θ̄: the rows lose their batch mean
+        if need[1]: dw = _mm_as(tc.t(), dzc, word)                 # θcᵀ ∂zc   [K, V]
         ctx.ws.release('z', zc); ctx.ws.release('e', dy)
         return (dtheta, dw, dshift if need[2] else None, s * P if need[3] else None, None, None, None, None, None)
 

@@ -381,6 +381,30 @@ def test_fused_decoder_loss_equals_plain_formulation(B, V, K, seed, word):
         assert torch.allclose(getattr(bp, k).float(), getattr(bf, k).float(), rtol=1e-5, atol=1e-6), k
 
 
+def test_fused_decoder_loss_is_as_accurate_as_float32_allows():
+    """Against the plain formulation in float64: the fused float32 loss (base-2 exponentials, batch-norm backward in
+    closed form) must be within a few float32 roundings of the exact value and gradients, at ECNews-like sizes."""
+    from llmxtm_nb.backbone import decoder_nll, recon_nll, word_major
+    g = torch.Generator().manual_seed(11)
+    B, K, V = 128, 50, 2000
+    theta = torch.softmax(torch.randn(B, K, generator=g, dtype=torch.float64) * 2, 1)
+    w = torch.randn(K, V, generator=g, dtype=torch.float64) * 0.3
+    x = torch.poisson(torch.full((B, V), 0.02, dtype=torch.float64), generator=g)
+    bn64, bn32 = torch.nn.BatchNorm1d(V, eps=1e-3).double(), torch.nn.BatchNorm1d(V, eps=1e-3)
+    with torch.no_grad():
+        bn64.bias.normal_(generator=g); bn32.bias.copy_(bn64.bias)
+    t64, w64 = theta.clone().requires_grad_(), w.clone().requires_grad_()
+    exact = recon_nll(bn64(t64 @ w64), x).mean()
+    g64 = torch.autograd.grad(exact, (t64, w64, bn64.bias))
+    t32, w32 = theta.float().requires_grad_(), word_major(w.float()).requires_grad_()
+    fused = decoder_nll(t32, w32, bn32, x.float().to_sparse())
+    g32 = torch.autograd.grad(fused, (t32, w32, bn32.bias))
+    assert abs(float(fused) - float(exact)) <= 1e-6 * abs(float(exact))
+    for name, a, b in zip(("theta", "W", "shift"), g32, g64):
+        err = float((a.double() - b).abs().max() / b.abs().max())
+        assert err < 1e-5, (name, err)
+
+
 def test_fused_decoder_loss_falls_back_when_rows_would_underflow():
     """A very large BN scale on one word makes the global bound c useless for rows where that word scores low:
     exp(y - c) underflows for the whole row, and the per-row maximum path must give the same answer."""
@@ -424,7 +448,9 @@ def test_fast_training_follows_the_reference_for_several_steps(name):
     """Through the trainer: sparse batches, the reused gradient buffers of the input layers (row-sparse gradients
     added into them, zeroed between steps) and the fused decoder move the parameters as the dense reference does.
     Plain SGD: Adam would turn float rounding in gradients that are zero in exact arithmetic (a bias followed by
-    batch normalisation) into full-size steps of either sign."""
+    batch normalisation) into full-size steps of either sign. Two epochs of SGD amplify float32 rounding (both
+    formulations are within ~1e-6 of float64 per step, see the test above): for InfoCTM the two runs drift apart by
+    up to ~3e-5, so the absolute tolerance is 5e-5 — a missing or wrong gradient term moves parameters by far more."""
     from llmxtm_nb.trainer import Trainer
     c = tiny_corpus(5)
     models = [build_backbone(name, c, num_topics=5, hidden=8, seed=0, reference=r) for r in (False, True)]
@@ -439,6 +465,6 @@ def test_fast_training_follows_the_reference_for_several_steps(name):
         t.fit(2)
     fast, ref = (dict(m.named_parameters()) for m in models)
     for k in fast:
-        assert torch.allclose(fast[k], ref[k], rtol=1e-4, atol=1e-5), (k, (fast[k] - ref[k]).abs().max())
+        assert torch.allclose(fast[k], ref[k], rtol=1e-4, atol=5e-5), (k, (fast[k] - ref[k]).abs().max())
     for k, v in models[1].state_dict().items():   # batch-norm running statistics too
         if 'running' in k: assert torch.allclose(models[0].state_dict()[k], v, rtol=1e-3, atol=1e-4), (k, (models[0].state_dict()[k] - v).abs().max())
