@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .core import LLMXTMError
 from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, Workspace,
-                                frozen_scale_bn, sample_theta, word_major)
+                                frozen_scale_bn, sample_theta, word_major, _LOG2E)
 from .nmtm import corpus_translation_matrix
 
 # %% auto #0
@@ -74,10 +74,11 @@ class _TAMIFast(torch.autograd.Function):
         E = (ws.get('E', (V1, V2), F1.dtype, F1.device, owner=ctx) if ws is not None
              else torch.empty(V1, V2, dtype=F1.dtype, device=F1.device))
         F1s = F1 / tau                        # fold 1/τ into the small factor: no extra pass over V x V
-        torch.mm(F1s[:nA], F2.t(), out=E[:nA])
-        if nA < V1: torch.mm(F1s[nA:], F2[:nC].t(), out=E[nA:, :nC])
-        E[:nA].exp_()
-        if nA < V1: E[nA:, :nC].exp_()
+        F1e = F1s * _LOG2E                    # and log2(e): E = 2^(log2(e)·l) = exp(l), torch's exp2 being ~3x faster
+        torch.mm(F1e[:nA], F2.t(), out=E[:nA])
+        if nA < V1: torch.mm(F1e[nA:], F2[:nC].t(), out=E[nA:, :nC])
+        E[:nA].exp2_()
+        if nA < V1: E[nA:, :nC].exp2_()
         l1 = (F1s[r1] * F2[c1]).sum(1)
         l2 = (F1s[r2] * F2[c2]).sum(1)
         e1, e2 = l1.exp(), l2.exp()

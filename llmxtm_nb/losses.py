@@ -12,6 +12,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .backbone import _LOG2E
+
 # %% auto #0
 __all__ = ['KERNEL_FACTORS', 'KL_DIRECTIONS', 'LossInputError', 'check_phase2_weights', 'check_finite', 'normalize_rows',
            'cosine_distance', 'median_bandwidth', 'gaussian_kernel', 'weighted_mmd2', 'MMDTarget', 'build_mmd_target',
@@ -323,9 +325,9 @@ class _FusedMMD(torch.autograd.Function):
         es, Ss, Ps = [], [], []
         for l, w in enumerate((w1, w2)):
             picked = w.gather(1, idx[:, l])
-            e = w.exp(); S = e.sum(1, keepdim=True)
+            e = torch.mul(w, _LOG2E).exp2_(); S = e.sum(1, keepdim=True)   # exp(w): torch's exp2 is ~3x faster on a CPU
             if not bool((torch.isfinite(S) & (S > 1e-30)).all()):   # logits too large or small for exp: shift each row
-                c = w.amax(1, keepdim=True); e = (w - c).exp_(); S = e.sum(1, keepdim=True); picked = picked - c
+                c = w.amax(1, keepdim=True); e = (w - c).mul_(_LOG2E).exp2_(); S = e.sum(1, keepdim=True); picked = picked - c
             es.append(e); Ss.append(S); Ps.append(picked.exp().div_(S))
         P = torch.stack(Ps, 1)                                           # [K, 2, n] β at the model-side words
         Pm = P * mask
