@@ -80,9 +80,8 @@ class LLMXTM:
 
     # ---- embeddings (once per object) --------------------------------------------------------------
     def _encoder(self):
-        if self.encoder is None or isinstance(self.encoder, str):
-            from llmxtm_nb.encoders import get_encoder
-            self.encoder = get_encoder(self.encoder, settings=self.settings)
+        from llmxtm_nb.encoders import resolve_encoder
+        self.encoder = resolve_encoder(self.encoder, self.settings)
         return self.encoder
 
     def embeddings(self):

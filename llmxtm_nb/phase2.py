@@ -207,9 +207,8 @@ class Phase2:
 
     # ---- one-time setup --------------------------------------------------------------------------
     def _encoder(self):
-        if self.encoder is None or isinstance(self.encoder, str):
-            from llmxtm_nb.encoders import get_encoder
-            self.encoder = get_encoder(self.encoder, settings=self.settings)
+        from llmxtm_nb.encoders import resolve_encoder
+        self.encoder = resolve_encoder(self.encoder, self.settings)
         return self.encoder
 
     def prepare(self):

