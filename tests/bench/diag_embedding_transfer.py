@@ -67,9 +67,19 @@ def main():
            'class_centroid_cosine_across_languages': cc.round(4).tolist(),
            'same_class_centroid_is_nearest': float(np.mean(cc.argmax(1) == np.arange(len(shared)))),
            'date': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds')}
-    data = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
-    data[f"{a.dataset}/{row['encoder']}/{a.train}-{a.test}/seed{a.seed}"] = row
-    RESULTS.write_text(json.dumps(data, indent=1) + '\n')
+    # the shared result shape (BENCHMARKS.md lists it); one run per data set is kept, the figures name the data set
+    from llmxtm_nb.bench import bench_result, figure, write_result
+    old = json.loads(RESULTS.read_text()) if RESULTS.exists() else {}
+    runs = {k: v for k, v in old.get('runs', {}).items() if v.get('dataset') != a.dataset}
+    runs[f"{a.dataset}/{row['encoder']}/{a.train}-{a.test}/seed{a.seed}"] = row
+    figs = []
+    for r in runs.values():
+        tag = f"{r['dataset']} ({r['encoder']}, {r['train_per_language']}+{r['test_per_language']} docs/language)"
+        figs += [figure(f"{tag}: SVM on document embeddings, {k}", v, '', 'higher')
+                 for k, v in r['classification_on_embeddings'].items()]
+        figs.append(figure(f"{tag}: same-class centroid nearest across languages", r['same_class_centroid_is_nearest'], '', 'higher'))
+    write_result(bench_result('diag_embedding_transfer', figs, settings={'seed': a.seed}, device='cpu', runs=runs),
+                 RESULTS.parent)
     print(json.dumps({k: row[k] for k in ('dataset', 'encoder', 'classification_on_embeddings', 'mean_cosine_random_pairs',
                                           'same_class_centroid_is_nearest')}, indent=1))
 
