@@ -268,7 +268,8 @@ def table(a):
 LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm': '+ LLM-XTM', 'no_mmd': '+ LLM-XTM without MMD',
           'no_doc_align': '+ LLM-XTM without document alignment', 'rounds1': '+ LLM-XTM with R = 1 (no self-consistency)',
           'ot': '+ LLM-XTM with OT instead of MMD', 'lmmd2000': '+ LLM-XTM with λ_mmd = 2,000',
-          'lmmd200': '+ LLM-XTM with λ_mmd = 200', 'union': "+ LLM-XTM, MMD's model side on top words ∪ refined words"}
+          'lmmd200': '+ LLM-XTM with λ_mmd = 200', 'union': "+ LLM-XTM, MMD's model side on top words ∪ refined words",
+          'tau002': '+ LLM-XTM with τ = 0.02 (sharper document-alignment targets; exploratory)'}
 
 
 def main():
