@@ -18,7 +18,8 @@ from .backbone import _LOG2E
 __all__ = ['KERNEL_FACTORS', 'KL_DIRECTIONS', 'LossInputError', 'check_phase2_weights', 'check_finite', 'normalize_rows',
            'cosine_distance', 'median_bandwidth', 'gaussian_kernel', 'weighted_mmd2', 'MMDTarget', 'build_mmd_target',
            'gathered_softmax', 'Logits', 'raw_weights', 'mmd_loss', 'fused_mmd', 'sinkhorn_potentials', 'ot_loss',
-           'sinkhorn_plan_reference', 'doc_topic_targets', 'doc_align_loss', 'Phase2Losses']
+           'sinkhorn_plan_reference', 'doc_topic_cosines', 'auto_tau', 'doc_topic_targets', 'targets_from_cosines',
+           'doc_align_loss', 'Phase2Losses']
 
 # %% ../nbs/60_losses.ipynb #0c9dc953
 class LossInputError(ValueError):
@@ -27,16 +28,17 @@ class LossInputError(ValueError):
 # %% ../nbs/60_losses.ipynb #dcdd468b
 def check_phase2_weights(lambda_mmd:float=0.0, # weight of the MMD term, must be >= 0 and finite
                          lambda_qa:float=0.0, # weight of the document-alignment term, must be >= 0 and finite
-                         tau:float=1.0, # temperature of the document-topic target softmax, must be > 0 and finite
+                         tau:float|str=1.0, # temperature of the document-topic target softmax: > 0 and finite, or 'auto'
                         ):
     "Raise `LossInputError` naming the setting when a Phase-2 weight or temperature is out of range."
     for name, v in (('phase2.lambda_mmd', lambda_mmd), ('phase2.lambda_qa', lambda_qa)):
         try: v = float(v)
         except (TypeError, ValueError): raise LossInputError(f"{name} must be a number, got {v!r}") from None
         if not math.isfinite(v) or v < 0: raise LossInputError(f"{name} must be a finite number >= 0, got {v!r}")
+    if tau == 'auto': return
     try: t = float(tau)
-    except (TypeError, ValueError): raise LossInputError(f"phase2.tau must be a number, got {tau!r}") from None
-    if not math.isfinite(t) or t <= 0: raise LossInputError(f"phase2.tau must be a finite number > 0, got {tau!r}")
+    except (TypeError, ValueError): raise LossInputError(f"phase2.tau must be a number or 'auto', got {tau!r}") from None
+    if not math.isfinite(t) or t <= 0: raise LossInputError(f"phase2.tau must be a finite number > 0 or 'auto', got {tau!r}")
 
 # %% ../nbs/60_losses.ipynb #431756c2
 def check_finite(name:str, # name of the loss term, used in the error message
@@ -438,27 +440,55 @@ def sinkhorn_plan_reference(p:np.ndarray, # [n] weights
     return a[:, None] * Kk * b[None, :]
 
 # %% ../nbs/60_losses.ipynb #e2686498
-def doc_topic_targets(H:torch.Tensor|np.ndarray, # [N, d] document embeddings
+def doc_topic_cosines(H:torch.Tensor|np.ndarray, # [N, d] document embeddings
                       T:torch.Tensor|np.ndarray, # [K, d] topic embeddings
-                      tau:float, # softmax temperature (> 0)
                       dtype=torch.float32, # output dtype
-                      skip:torch.Tensor|np.ndarray|None=None, # [N] bool: documents left out (e.g. empty texts): all-zero rows
-                     ) -> torch.Tensor:
-    "theta_hat = softmax(cos(h_d, t_k) / tau): [N, K]; rejects zero-norm rows (unless skipped) and tau <= 0."
-    check_phase2_weights(0, 0, tau)
+                      skip:torch.Tensor|np.ndarray|None=None, # [N] bool: documents left out (e.g. empty texts): zero rows
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+    "cos(h_d, t_k) as an [N, K] matrix (zero rows for skipped documents) and the [N] mask of documents kept."
     H = torch.as_tensor(H, dtype=dtype)
     keep = torch.ones(H.shape[0], dtype=torch.bool) if skip is None else ~torch.as_tensor(skip, dtype=torch.bool)
     if keep.shape[0] != H.shape[0]: raise LossInputError(f"skip has {keep.shape[0]} entries for {H.shape[0]} documents")
     Tn = normalize_rows(T, 'topic embeddings', dtype)
     if H.dim() != 2 or H.shape[1] != Tn.shape[1]:
         raise LossInputError(f"document embeddings have shape {tuple(H.shape)} but topic embeddings dim {Tn.shape[1]}")
-    out = torch.zeros(H.shape[0], Tn.shape[0], dtype=dtype)
+    cos = torch.zeros(H.shape[0], Tn.shape[0], dtype=dtype)
     if bool(keep.any()):
         try: Hn = normalize_rows(H[keep], 'document embeddings', dtype)
-        except LossInputError as e:   # report positions in the full matrix
+        except LossInputError:   # report positions in the full matrix
             n = H.norm(dim=1); bad = (keep & ((n <= 1e-12) | ~torch.isfinite(n))).nonzero().flatten().tolist()
             raise LossInputError(f"document embeddings: {len(bad)} row(s) have zero or non-finite norm (first: {bad[:10]})") from None
-        out[keep] = torch.softmax(Hn @ Tn.T / float(tau), dim=1)
+        cos[keep] = Hn @ Tn.T
+    return cos, keep
+
+def auto_tau(cos:torch.Tensor, # [N, K] document-topic cosines from `doc_topic_cosines`
+             keep:torch.Tensor|None=None, # [N] bool: documents to use (default: all)
+             floor:float=1e-4, # smallest value returned (topics with identical embeddings give a spread of 0)
+            ) -> float:
+    "The temperature that gives the median document's target logits a standard deviation of one."
+    c = cos if keep is None else cos[keep]
+    if c.shape[0] == 0: raise LossInputError("tau='auto' needs at least one document that is not skipped")
+    return max(float(c.std(dim=1, correction=0).median()), floor)
+
+def doc_topic_targets(H:torch.Tensor|np.ndarray, # [N, d] document embeddings
+                      T:torch.Tensor|np.ndarray, # [K, d] topic embeddings
+                      tau:float|str, # softmax temperature (> 0), or 'auto' (`auto_tau` on these documents)
+                      dtype=torch.float32, # output dtype
+                      skip:torch.Tensor|np.ndarray|None=None, # [N] bool: documents left out (e.g. empty texts): all-zero rows
+                     ) -> torch.Tensor:
+    "theta_hat = softmax(cos(h_d, t_k) / tau): [N, K]; rejects zero-norm rows (unless skipped) and tau <= 0."
+    check_phase2_weights(0, 0, tau)
+    cos, keep = doc_topic_cosines(H, T, dtype, skip)
+    return targets_from_cosines(cos, keep, auto_tau(cos, keep) if tau == 'auto' else tau)
+
+def targets_from_cosines(cos:torch.Tensor, # [N, K] from `doc_topic_cosines`
+                         keep:torch.Tensor, # [N] bool: rows to fill; the others stay zero
+                         tau:float, # softmax temperature (> 0)
+                        ) -> torch.Tensor:
+    "Row-wise softmax(cos / tau) over the kept documents; all-zero rows for the others."
+    check_phase2_weights(0, 0, tau)
+    out = torch.zeros_like(cos)
+    if bool(keep.any()): out[keep] = torch.softmax(cos[keep] / float(tau), dim=1)
     return out
 
 # %% ../nbs/60_losses.ipynb #b021f366

@@ -16,7 +16,7 @@ import torch
 
 from .core import LLMXTMError, load_settings
 from .losses import (LossInputError, Logits, Phase2Losses, build_mmd_target, check_finite, check_phase2_weights,
-                              doc_topic_targets)
+                              auto_tau, doc_topic_cosines, targets_from_cosines)
 from .record import RefinementEvent, RefinementRecord, TopicPool, pools_from_beta
 
 # %% auto #0
@@ -29,13 +29,17 @@ def _get(sec, key, default):
     except (KeyError, AttributeError): return default
     return default if v is None or v == '' else v
 
+def _tau(v):
+    "A temperature from settings: the word 'auto' (any case) or a number."
+    return 'auto' if isinstance(v, str) and v.strip().lower() == 'auto' else float(v)
+
 @dataclass
 class Phase2Config:
     "Phase-2 settings, validated."
     epochs: int = 30
     lambda_mmd: float = 20000.0
     lambda_qa: float = 100.0
-    tau: float = 0.1
+    tau: float | str = 0.1   # or 'auto': `auto_tau` at every refinement event
     lr_factor: float = 0.3
     clip_norm: float = 1.0
     discrepancy: str = 'mmd'
@@ -68,7 +72,7 @@ class Phase2Config:
         s = settings or load_settings()
         p, r = s['phase2'], s['refine']
         kw = dict(epochs=int(_get(p, 'epochs', 30)), lambda_mmd=float(_get(p, 'lambda_mmd', 20000)),
-                  lambda_qa=float(_get(p, 'lambda_qa', 100)), tau=float(_get(p, 'tau', 0.1)),
+                  lambda_qa=float(_get(p, 'lambda_qa', 100)), tau=_tau(_get(p, 'tau', 0.1)),
                   lr_factor=float(_get(p, 'lr_factor', 0.3)), clip_norm=float(_get(p, 'clip_norm', 1.0)),
                   discrepancy=str(_get(p, 'discrepancy', 'mmd')), mmd_kernel=str(_get(p, 'mmd_kernel', 'median')),
                   mmd_support=str(_get(p, 'mmd_support', 'model')),
@@ -271,8 +275,12 @@ class Phase2:
         if self.cfg.use_doc_align and self.cfg.lambda_qa > 0:
             T = self._encoder().encode(topic_texts(ts, self.langs), kind='query', show_progress=False)
             tm['topic_encode_s'] = time.perf_counter() - t; t = time.perf_counter()
-            th1 = doc_topic_targets(self.doc_emb[0], T, self.cfg.tau, skip=self._skip[0]).to(device)
-            th2 = doc_topic_targets(self.doc_emb[1], T, self.cfg.tau, skip=self._skip[1]).to(device)
+            cos = [doc_topic_cosines(self.doc_emb[i], T, skip=self._skip[i]) for i in (0, 1)]
+            # one temperature for both languages, so that their targets are equally sharp on the same scale
+            tau = (auto_tau(torch.cat([c for c, _ in cos]), torch.cat([k for _, k in cos])) if self.cfg.tau == 'auto'
+                   else float(self.cfg.tau))
+            th1, th2 = (targets_from_cosines(c, k, tau).to(device) for c, k in cos)
+            tm['tau'] = tau
             tm['doc_targets_s'] = time.perf_counter() - t
         self.losses = Phase2Losses(target, th1, th2, self.cfg.discrepancy, self.cfg.kl_direction,
                                    self.cfg.ot_epsilon, self.cfg.ot_iters)

