@@ -39,6 +39,7 @@ VARIANTS = {  # name -> Phase2Config overrides
     'tauauto': dict(tau='auto'),
     # both departures at once: the candidate for InfoCTM, whose topics collapse under the paper's MMD support
     'union_tau002': dict(mmd_support='union', tau=0.02),
+    'union_tauauto': dict(mmd_support='union', tau='auto'),
 }
 
 
@@ -275,7 +276,8 @@ LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm
           'lmmd200': '+ LLM-XTM with λ_mmd = 200', 'union': "+ LLM-XTM, MMD's model side on top words ∪ refined words",
           'tau002': '+ LLM-XTM with τ = 0.02 (sharper document-alignment targets; exploratory)',
           'tauauto': "+ LLM-XTM with τ = 'auto' (encoder-aware temperature)",
-          'union_tau002': '+ LLM-XTM with both: top words ∪ refined words and τ = 0.02 (exploratory)'}
+          'union_tau002': '+ LLM-XTM with both: top words ∪ refined words and τ = 0.02 (exploratory)',
+          'union_tauauto': "+ LLM-XTM with both: top words ∪ refined words and τ = 'auto'"}
 
 
 def main():
