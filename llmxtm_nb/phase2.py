@@ -39,7 +39,7 @@ class Phase2Config:
     epochs: int = 30
     lambda_mmd: float = 20000.0
     lambda_qa: float = 100.0
-    tau: float | str = 0.1   # or 'auto': `auto_tau` at every refinement event
+    tau: float | str = 'auto'   # or a number; 'auto': `auto_tau` at every refinement event
     lr_factor: float = 0.3
     clip_norm: float = 1.0
     discrepancy: str = 'mmd'
@@ -72,7 +72,7 @@ class Phase2Config:
         s = settings or load_settings()
         p, r = s['phase2'], s['refine']
         kw = dict(epochs=int(_get(p, 'epochs', 30)), lambda_mmd=float(_get(p, 'lambda_mmd', 20000)),
-                  lambda_qa=float(_get(p, 'lambda_qa', 100)), tau=_tau(_get(p, 'tau', 0.1)),
+                  lambda_qa=float(_get(p, 'lambda_qa', 100)), tau=_tau(_get(p, 'tau', 'auto')),
                   lr_factor=float(_get(p, 'lr_factor', 0.3)), clip_norm=float(_get(p, 'clip_norm', 1.0)),
                   discrepancy=str(_get(p, 'discrepancy', 'mmd')), mmd_kernel=str(_get(p, 'mmd_kernel', 'median')),
                   mmd_support=str(_get(p, 'mmd_support', 'model')),
