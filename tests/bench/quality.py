@@ -201,13 +201,16 @@ def table(a):
     for r in sorted(data.get('phase1', {}).values(), key=lambda r: (r['backbone'], r['dataset'], r['seed'])):
         ours = _ours(r['metrics'], r['dataset']); paper = PAPER.get((r['backbone'], r['dataset']), ({}, {}))[0]
         keys = ('TU', 'I1', 'C1', 'I2', 'C2')
-        head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {r['seed']} | {r['epochs']} "
+        seed = f"{r['seed']} (model of {r['phase1_model']}, retrained since)" if r.get('phase1_model') else r['seed']
+        head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {seed} | {r['epochs']} "
         print(head + "| ours | " + ' | '.join(_f(ours[k]) for k in keys) + ' |')
         print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in keys) + ' |')
         print("| | | | | difference | " + ' | '.join(_f(ours[k] - paper[k], True) if k in paper and ours[k] is not None else '–'
                                                    for k in keys) + ' |')
     p1 = {}
-    for r in data.get('phase1', {}).values(): p1.setdefault((r['backbone'], r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
+    for r in data.get('phase1', {}).values():
+        if r.get('phase1_model'): continue   # superseded by a retrained model of the same seed
+        p1.setdefault((r['backbone'], r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
     multi = {k: v for k, v in p1.items() if len(v) > 1}
     if multi:
         print("\n**Phase 1: mean ± sd over seeds** (number of seeds in brackets) against the paper's five-seed means\n")
@@ -220,14 +223,20 @@ def table(a):
             print(f"| {bb} | {ds} ({_L2.get(ds, 'L2')}) | {ep} | {len(rs)} | ours | " + ' | '.join(f"{ms[k]:.3f} ± {sd[k]:.3f}" for k in ks) + ' |')
             print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in ks) + ' |')
             print("| | | | | difference | " + ' | '.join(_f(ms[k] - paper[k], True) if k in paper else '–' for k in ks) + ' |')
-    groups = {}
+    # rows whose Phase-1 model was later retrained with the same seed (after code changes) carry 'phase1_model' (its
+    # date) and keys ending in '@date': they get their own tables and stay out of the means over seeds
+    groups, superseded = {}, set()
     for r in data.get('phase2', {}).values():
-        groups.setdefault((r['backbone'], r['dataset'], r['K'], r['seed'], r['phase2_epochs']), {})[r['variant']] = r
+        g = (r['backbone'], r['dataset'], r['K'], r['seed'], r['phase2_epochs'])
+        if r.get('phase1_model'): g += (r['phase1_model'],); superseded.add(g)
+        groups.setdefault(g, {})[r['variant']] = r
     keys = ('CNPMI', 'TU', 'TQ', 'I1', 'C1', 'I2', 'C2')
-    for (bb, ds, K, seed, ep), rows in groups.items():
-        p1 = data.get('phase1', {}).get(f"{bb}/{ds}/K{K}/seed{seed}", {})
+    for g, rows in groups.items():
+        (bb, ds, K, seed, ep), pm = g[:5], (g[5] if len(g) > 5 else None)
+        p1 = data.get('phase1', {}).get(f"{bb}/{ds}/K{K}/seed{seed}" + (f"@{pm}" if pm else ''), {})
         l2 = _L2.get(ds, 'L2')
-        print(f"\n**{bb} on {ds}**, K = {K}, seed {seed}: Phase 1 {p1.get('epochs', '?')} epochs, then {ep} epochs of each variant\n")
+        model = f" (the Phase-1 model of {pm}, since retrained)" if pm else ''
+        print(f"\n**{bb} on {ds}**, K = {K}, seed {seed}{model}: Phase 1 {p1.get('epochs', '?')} epochs, then {ep} epochs of each variant\n")
         print(f"| variant | CNPMI | TU | TQ | EN-I | EN-C | {l2}-I | {l2}-C |\n|---|---|---|---|---|---|---|---|")
         base = _ours(rows['base']['metrics'], ds) if 'base' in rows else None
         for name in VARIANTS:
@@ -239,8 +248,9 @@ def table(a):
 
 
     means = {}
-    for (bb, ds, K, seed, ep), rows in groups.items():
-        if ep != 30: continue   # means only over full-length Phase-2 runs
+    for g, rows in groups.items():
+        (bb, ds, K, seed, ep) = g[:5]
+        if ep != 30 or g in superseded: continue   # means only over full-length Phase-2 runs of current models
         for name, r in rows.items(): means.setdefault((bb, ds, K, name), []).append(_ours(r['metrics'], ds))
     for (bb, ds, K) in dict.fromkeys((k[0], k[1], k[2]) for k in means):
         n = {name: len(means.get((bb, ds, K, name), [])) for name in VARIANTS}
@@ -255,8 +265,9 @@ def table(a):
             print(f"| {LABELS[name]} [{len(rs)}] | " + ' | '.join(_f(avg.get(k)) for k in keys) + ' |')
         # paired by seed: each seed's variant minus the same seed's backbone-alone row
         seeds = {}
-        for (bb2, ds2, K2, seed, ep), rows in groups.items():
-            if (bb2, ds2, K2) == (bb, ds, K) and ep == 30 and 'base' in rows: seeds[seed] = rows
+        for g, rows in groups.items():
+            (bb2, ds2, K2, seed, ep) = g[:5]
+            if (bb2, ds2, K2) == (bb, ds, K) and ep == 30 and 'base' in rows and g not in superseded: seeds[seed] = rows
         if len(seeds) < 2: continue
         print(f"\n**{bb} on {ds}**, K = {K}: gain over the backbone alone, paired by seed: mean ± sd over seeds "
               f"[seeds with a gain / seeds]\n")
