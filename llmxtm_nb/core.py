@@ -78,6 +78,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
                    tau=Key(float, minimum=0, exclusive_minimum=True, allow_auto=True),
                    lr_factor=_positive(), clip_norm=_nonneg(), discrepancy=Key(str, choices=('mmd', 'ot')),
                    mmd_kernel=Key(str, choices=('median', 'multi')), mmd_support=Key(str, choices=('model', 'union')),
+                   target_centering=Key(str, choices=('none', 'language')),
                    kl_direction=Key(str, choices=('forward', 'reverse')), use_mmd=Key(bool), use_doc_align=Key(bool),
                    ot_epsilon=_positive(), ot_iters=_positive_int()),
     'eval': dict(top_n=_positive_int(), marginals=Key(str, choices=('count', 'docfreq')), max_train=_nonneg(int),

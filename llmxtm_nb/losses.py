@@ -18,8 +18,8 @@ from .backbone import _LOG2E
 __all__ = ['KERNEL_FACTORS', 'KL_DIRECTIONS', 'LossInputError', 'check_phase2_weights', 'check_finite', 'normalize_rows',
            'cosine_distance', 'median_bandwidth', 'gaussian_kernel', 'weighted_mmd2', 'MMDTarget', 'build_mmd_target',
            'gathered_softmax', 'Logits', 'raw_weights', 'mmd_loss', 'fused_mmd', 'sinkhorn_potentials', 'ot_loss',
-           'sinkhorn_plan_reference', 'doc_topic_cosines', 'auto_tau', 'doc_topic_targets', 'targets_from_cosines',
-           'doc_align_loss', 'Phase2Losses']
+           'sinkhorn_plan_reference', 'doc_topic_cosines', 'auto_tau', 'center_cosines', 'doc_topic_targets',
+           'targets_from_cosines', 'doc_align_loss', 'Phase2Losses']
 
 # %% ../nbs/60_losses.ipynb #0c9dc953
 class LossInputError(ValueError):
@@ -469,6 +469,15 @@ def auto_tau(cos:torch.Tensor, # [N, K] document-topic cosines from `doc_topic_c
     c = cos if keep is None else cos[keep]
     if c.shape[0] == 0: raise LossInputError("tau='auto' needs at least one document that is not skipped")
     return max(float(c.std(dim=1, correction=0).median()), floor)
+
+def center_cosines(cos:torch.Tensor, # [N, K] document-topic cosines of one language
+                   keep:torch.Tensor|None=None, # [N] bool: documents to use (default: all); the others stay zero
+                  ) -> torch.Tensor:
+    "Subtract each topic's mean cosine over the kept documents (one language at a time)."
+    k = torch.ones(cos.shape[0], dtype=torch.bool) if keep is None else keep
+    out = torch.zeros_like(cos)
+    if bool(k.any()): out[k] = cos[k] - cos[k].mean(0, keepdim=True)
+    return out
 
 def doc_topic_targets(H:torch.Tensor|np.ndarray, # [N, d] document embeddings
                       T:torch.Tensor|np.ndarray, # [K, d] topic embeddings

@@ -16,7 +16,8 @@ import torch
 
 from .core import LLMXTMError, load_settings
 from .losses import (LossInputError, Logits, Phase2Losses, build_mmd_target, check_finite, check_phase2_weights,
-                              auto_tau, doc_topic_cosines, targets_from_cosines)
+                              auto_tau, center_cosines, doc_topic_cosines,
+                              targets_from_cosines)
 from .record import RefinementEvent, RefinementRecord, TopicPool, pools_from_beta
 
 # %% auto #0
@@ -46,6 +47,7 @@ class Phase2Config:
     mmd_kernel: str = 'median'
     mmd_support: str = 'model'
     kl_direction: str = 'forward'
+    target_centering: str = 'none'   # or 'language': `center_cosines` per language before the target softmax
     use_mmd: bool = True
     use_doc_align: bool = True
     ot_epsilon: float = 0.1
@@ -60,6 +62,8 @@ class Phase2Config:
         if self.discrepancy not in ('mmd', 'ot'): raise LossInputError(f"phase2.discrepancy must be 'mmd' or 'ot', got {self.discrepancy!r}")
         if self.kl_direction not in ('forward', 'reverse'): raise LossInputError(f"phase2.kl_direction must be 'forward' or 'reverse', got {self.kl_direction!r}")
         if self.mmd_support not in ('model', 'union'): raise LossInputError(f"phase2.mmd_support must be 'model' or 'union', got {self.mmd_support!r}")
+        if self.target_centering not in ('none', 'language'):
+            raise LossInputError(f"phase2.target_centering must be 'none' or 'language', got {self.target_centering!r}")
         if self.mmd_support == 'union' and self.discrepancy == 'ot': raise LossInputError("phase2.mmd_support = 'union' works with discrepancy = 'mmd' only")
         for k in ('epochs', 'frequency', 'rounds', 'top_n', 'keep_m', 'ot_iters'):
             if int(getattr(self, k)) < 1: raise LossInputError(f"{k} must be >= 1, got {getattr(self, k)!r}")
@@ -76,6 +80,7 @@ class Phase2Config:
                   lr_factor=float(_get(p, 'lr_factor', 0.3)), clip_norm=float(_get(p, 'clip_norm', 1.0)),
                   discrepancy=str(_get(p, 'discrepancy', 'mmd')), mmd_kernel=str(_get(p, 'mmd_kernel', 'median')),
                   mmd_support=str(_get(p, 'mmd_support', 'model')),
+                  target_centering=str(_get(p, 'target_centering', 'none')),
                   kl_direction=str(_get(p, 'kl_direction', 'forward')), use_mmd=bool(_get(p, 'use_mmd', True)),
                   use_doc_align=bool(_get(p, 'use_doc_align', True)), ot_epsilon=float(_get(p, 'ot_epsilon', 0.1)),
                   ot_iters=int(_get(p, 'ot_iters', 100)), frequency=int(_get(r, 'frequency', 10)),
@@ -276,6 +281,7 @@ class Phase2:
             T = self._encoder().encode(topic_texts(ts, self.langs), kind='query', show_progress=False)
             tm['topic_encode_s'] = time.perf_counter() - t; t = time.perf_counter()
             cos = [doc_topic_cosines(self.doc_emb[i], T, skip=self._skip[i]) for i in (0, 1)]
+            if self.cfg.target_centering == 'language': cos = [(center_cosines(c, k), k) for c, k in cos]
             # one temperature for both languages, so that their targets are equally sharp on the same scale
             tau = (auto_tau(torch.cat([c for c, _ in cos]), torch.cat([k for _, k in cos])) if self.cfg.tau == 'auto'
                    else float(self.cfg.tau))

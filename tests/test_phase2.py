@@ -125,6 +125,16 @@ def test_tau_auto_calibrates_one_temperature_per_event_from_the_embeddings(base)
     # a fixed temperature is recorded as given
     _, _, cb2, _ = _run(base, epochs=1, tau=0.25)
     assert cb2.event_log[0]['tau'] == 0.25
+    # target_centering='language': each language's cosines lose their per-topic mean before tau and the softmax
+    from llmxtm_nb.losses import center_cosines
+    _, _, cb3, _ = _run(base, epochs=1, tau='auto', target_centering='language')
+    T3 = enc.encode(topic_texts(cb3.targets, c.langs), kind='query', show_progress=False)
+    cc = [center_cosines(*doc_topic_cosines(h, T3)) for h in H]
+    assert cb3.event_log[0]['tau'] == pytest.approx(auto_tau(torch.cat(cc)), rel=1e-6)
+    want = torch.softmax(cc[1] / cb3.event_log[0]['tau'], dim=1)
+    assert torch.allclose(cb3.losses.theta_hat2.cpu(), want, atol=1e-6)
+    with pytest.raises(LossInputError, match='target_centering'):
+        Phase2Config(target_centering='topic')
 
 
 def test_phase2_changes_beta_towards_targets(base):

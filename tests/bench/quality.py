@@ -44,6 +44,9 @@ VARIANTS = {  # name -> Phase2Config overrides
     # both departures at once: the candidate for InfoCTM, whose topics collapse under the paper's MMD support
     'union_tau002': dict(mmd_support='union', tau=0.02),
     'union_tauauto': dict(mmd_support='union', tau='auto'),
+    # τ = 'auto' on cosines centred per language and topic (a topic text can sit closer to one language's documents)
+    'tauauto_centred': dict(tau='auto', target_centering='language'),
+    'union_tauauto_centred': dict(mmd_support='union', tau='auto', target_centering='language'),
 }
 
 
@@ -292,7 +295,9 @@ LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm
           'tau002': '+ LLM-XTM with τ = 0.02 (sharper document-alignment targets; exploratory)',
           'tauauto': "+ LLM-XTM with τ = 'auto' (encoder-aware temperature, the default)",
           'union_tau002': '+ LLM-XTM with both: top words ∪ refined words and τ = 0.02 (exploratory)',
-          'union_tauauto': "+ LLM-XTM with both: top words ∪ refined words and τ = 'auto'"}
+          'union_tauauto': "+ LLM-XTM with both: top words ∪ refined words and τ = 'auto'",
+          'tauauto_centred': "+ LLM-XTM with τ = 'auto' on cosines centred per language (exploratory)",
+          'union_tauauto_centred': "+ LLM-XTM with top words ∪ refined words and τ = 'auto' on centred cosines (exploratory)"}
 
 
 def main():
