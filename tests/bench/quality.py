@@ -228,10 +228,10 @@ def table(a):
             print("| | | | | difference | " + ' | '.join(_f(ms[k] - paper[k], True) if k in paper else '–' for k in ks) + ' |')
     # rows whose Phase-1 model was later retrained with the same seed (after code changes) carry 'phase1_model' (its
     # date) and keys ending in '@date': they get their own tables and stay out of the means over seeds
-    groups, superseded = {}, set()
+    groups = {}
     for r in data.get('phase2', {}).values():
         g = (r['backbone'], r['dataset'], r['K'], r['seed'], r['phase2_epochs'])
-        if r.get('phase1_model'): g += (r['phase1_model'],); superseded.add(g)
+        if r.get('phase1_model'): g += (r['phase1_model'],)   # a sixth element marks a superseded model
         groups.setdefault(g, {})[r['variant']] = r
     keys = ('CNPMI', 'TU', 'TQ', 'I1', 'C1', 'I2', 'C2')
     for g, rows in groups.items():
@@ -253,7 +253,7 @@ def table(a):
     means = {}
     for g, rows in groups.items():
         (bb, ds, K, seed, ep) = g[:5]
-        if ep != 30 or g in superseded: continue   # means only over full-length Phase-2 runs of current models
+        if ep != 30 or len(g) > 5: continue   # means only over full-length Phase-2 runs of current models
         for name, r in rows.items(): means.setdefault((bb, ds, K, name), []).append(_ours(r['metrics'], ds))
     for (bb, ds, K) in dict.fromkeys((k[0], k[1], k[2]) for k in means):
         n = {name: len(means.get((bb, ds, K, name), [])) for name in VARIANTS}
@@ -270,7 +270,7 @@ def table(a):
         seeds = {}
         for g, rows in groups.items():
             (bb2, ds2, K2, seed, ep) = g[:5]
-            if (bb2, ds2, K2) == (bb, ds, K) and ep == 30 and 'base' in rows and g not in superseded: seeds[seed] = rows
+            if (bb2, ds2, K2) == (bb, ds, K) and ep == 30 and 'base' in rows and len(g) == 5: seeds[seed] = rows
         if len(seeds) < 2: continue
         print(f"\n**{bb} on {ds}**, K = {K}: gain over the backbone alone, paired by seed: mean ± sd over seeds "
               f"[seeds with a gain / seeds]\n")
