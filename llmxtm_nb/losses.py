@@ -146,7 +146,7 @@ class MMDTarget:
     raw_mask: torch.Tensor      # [K, 2, N] bool
     q: torch.Tensor             # [K, S] target weights on the stacked support (zero on the model slots)
     kmat: torch.Tensor          # [K, S, S] kernel matrix of the stacked support
-    cost: torch.Tensor          # [K, 2N, 2M] squared distances model word -> refined word (OT)
+    cost: torch.Tensor          # [K, 2N, 2M] squared distances model slot -> refined word (OT); [K, 2N + 2M, 2M] with 'union'
     tgt_mask: torch.Tensor      # [K, 2M] bool
     valid: torch.Tensor         # [K] bool, topics that enter the loss
     sigma: torch.Tensor         # [K] bandwidths
@@ -213,7 +213,7 @@ def build_mmd_target(raw:list, # per topic: (indices of lang-1 top words, indice
     qw = _balanced(twts, tmask, balance).reshape(K, 2 * M)
     q = torch.cat([torch.zeros(K, 2 * N, dtype=dtype), qw], 1)
     valid = raw_mask.flatten(1).any(1) & (twts.flatten(1) > 0).any(1)
-    cost = D[:, :2 * N, 2 * N:] ** 2
+    cost = (D[:, :, 2 * N:] if support == 'union' else D[:, :2 * N, 2 * N:]) ** 2   # every model-side slot -> refined words
     tgt_idx = tgt_new = None
     if support == 'union':   # refined words the model side does not hold yet (a word already there keeps its model slot)
         tgt_idx = torch.stack([t1, t2], 1)
@@ -405,13 +405,11 @@ def ot_loss(beta1:torch.Tensor, # [K, V1] topic-word probabilities
            ) -> torch.Tensor:
     "Entropic OT cost between the model's top-word distribution and the refined target, all topics at once."
     if not (epsilon > 0): raise LossInputError(f"phase2.ot_epsilon must be > 0, got {epsilon!r}")
-    if target.support == 'union':
-        raise LossInputError("phase2.mmd_support = 'union' works with discrepancy = 'mmd' only (the OT costs are "
-                             "between the model's top words and the refined words)")
     p = raw_weights(beta1, beta2, target).to(target.cost.dtype)
-    K, n = p.shape
-    q = target.q[:, n:]
-    pmask = target.raw_mask.flatten(1).clone(); qmask = target.tgt_mask.clone()
+    q = target.q[:, target.raw_mask[0].numel():]          # the refined slots follow the 2N top-word slots
+    pmask = target.raw_mask.flatten(1)
+    if target.support == 'union': pmask = torch.cat([pmask, target.tgt_new.flatten(1)], 1)
+    pmask = pmask.clone(); qmask = target.tgt_mask.clone()
     # skipped topics get a dummy one-point problem so that no row is all -inf
     inv = ~target.valid
     pmask[inv, 0] = True; qmask[inv, 0] = True

@@ -268,10 +268,10 @@ def test_doc_targets_skip_rows_and_doc_term_ignores_them():
     assert L.doc_term(t, t, i, i).item() == pytest.approx(ref.item(), rel=1e-6)
 
 
-def test_union_support_matches_three_sums_over_the_union_and_refuses_ot():
+def test_union_support_matches_three_sums_over_the_union():
     """mmd_support='union': the model side is β renormalised over its top words plus the refined words it lacks
-    (half the mass per language); the value equals the three-sum formula on that support, gradients pass gradcheck,
-    and OT refuses it with a clear error."""
+    (half the mass per language); the value equals the three-sum formula on that support and gradients pass
+    gradcheck."""
     E1, E2, raw, tg, b1, b2 = _problem(3)
     T = build_mmd_target(raw, tg, E1, E2, dtype=D64, support='union')
     per = mmd_loss(b1, b2, T, reduction='none')
@@ -287,14 +287,31 @@ def test_union_support_matches_three_sums_over_the_union_and_refuses_ot():
         assert per[k].item() == pytest.approx(want.item(), rel=1e-9, abs=1e-12), k
     z1 = torch.randn_like(b1).requires_grad_(); z2 = torch.randn_like(b2).requires_grad_()
     assert torch.autograd.gradcheck(lambda a, b: mmd_loss(torch.softmax(a, 1), torch.softmax(b, 1), T), (z1, z2))
-    with pytest.raises(LossInputError, match="union"):
-        ot_loss(b1, b2, T)
     from llmxtm_nb.phase2 import Phase2Config
     with pytest.raises(LossInputError, match="mmd_support"):
         Phase2Config(mmd_support='both')
-    with pytest.raises(LossInputError, match="union"):
-        Phase2Config(mmd_support='union', discrepancy='ot')
-    assert Phase2Config.from_settings().mmd_support == 'model'      # the paper's definition stays the default
+    assert Phase2Config(mmd_support='union', discrepancy='ot').discrepancy == 'ot'
+    assert Phase2Config.from_settings().mmd_support == 'union' == Phase2Config().mmd_support   # the default since 2026-11-29
+
+
+def test_ot_on_the_union_support_equals_ot_with_the_union_as_top_words():
+    """OT with mmd_support='union' is the paper's OT run as if each topic's top words were its top words plus the
+    refined words it lacks: same values and the same gradients (a topic without target stays at 0)."""
+    E1, E2, raw, tg, b1, b2 = _problem(4, empty=(2,))
+    T = build_mmd_target(raw, tg, E1, E2, dtype=D64, support='union')
+    merged = [(list(dict.fromkeys(r1 + (t[0][0] if t else []))), list(dict.fromkeys(r2 + (t[1][0] if t else []))))
+              for (r1, r2), t in zip(raw, tg)]
+    R = build_mmd_target(merged, tg, E1, E2, dtype=D64)
+    z1 = torch.log(b1).requires_grad_(); z2 = torch.log(b2).requires_grad_()
+    got = ot_loss(torch.softmax(z1, 1), torch.softmax(z2, 1), T, epsilon=0.3, iters=300, reduction='none')
+    g_got = torch.autograd.grad(got.sum(), (z1, z2))
+    want = ot_loss(torch.softmax(z1, 1), torch.softmax(z2, 1), R, epsilon=0.3, iters=300, reduction='none')
+    g_want = torch.autograd.grad(want.sum(), (z1, z2))
+    assert got[2].item() == 0.0 and bool((got[[0, 1, 3]] > 0).all())
+    torch.testing.assert_close(got, want, rtol=1e-9, atol=1e-12)
+    for a, b in zip(g_got, g_want): torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-12)
+    assert not torch.allclose(got, ot_loss(b1, b2, build_mmd_target(raw, tg, E1, E2, dtype=D64), epsilon=0.3,
+                                           iters=300, reduction='none'))   # the support matters
 
 
 @pytest.mark.parametrize('support', ['model', 'union'])

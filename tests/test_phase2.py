@@ -155,6 +155,7 @@ def test_phase2_changes_beta_towards_targets(base):
     (dict(use_mmd=False), ['doc_align'], ['mmd', 'ot']),
     (dict(use_doc_align=False), ['mmd'], ['doc_align']),
     (dict(discrepancy='ot'), ['ot', 'doc_align', 'L_ot'], ['mmd']),
+    (dict(discrepancy='ot', mmd_support='union'), ['ot', 'doc_align', 'L_ot'], ['mmd']),
     (dict(rounds=1, kl_direction='reverse', mmd_kernel='multi'), ['mmd', 'doc_align'], []),
 ])
 def test_ablations_are_settings(base, kw, present, absent):
