@@ -24,7 +24,7 @@ from .core import (LLMXTMError, load_torch, save_torch, get_device, load_setting
 from .backbone import CrossLingualTopicModel
 
 # %% auto #0
-__all__ = ['BACKBONE_NAMES', 'build_backbone', 'NonFiniteLossError', 'clip_grad_norm', 'Trainer']
+__all__ = ['BACKBONE_NAMES', 'build_backbone', 'NonFiniteLossError', 'clip_grad_norm', 'Trainer', 'recompute_bn_statistics']
 
 # %% ../nbs/45_trainer.ipynb #b1e791b7
 def _builders():
@@ -274,3 +274,31 @@ class Trainer:
         self._call('on_train_end')
         self.model.eval()
         return self.history
+
+# %% ../nbs/45_trainer.ipynb #b7480e0c
+def recompute_bn_statistics(model:CrossLingualTopicModel, corpus, # the model and the corpus it was trained on
+                            batch_size:int|None=None, # default: settings model.batch_size (the training batch size)
+                            seed:int=0, # order of the pass's batches
+                            settings=None,
+                           ) -> CrossLingualTopicModel:
+    "Replace every batch-norm layer's running statistics by their average over one pass of training batches."
+    s = settings or load_settings()
+    bns = [m for m in model.modules() if isinstance(m, torch.nn.modules.batchnorm._BatchNorm) and m.track_running_stats]
+    if not bns: return model
+    bs = int(batch_size or s.model.batch_size)
+    if bs < 2: raise ValueError(f"batch_size={bs}: batch statistics need at least 2 documents per batch")
+    momenta = [m.momentum for m in bns]
+    was_training = model.training
+    device = next(model.parameters()).device
+    batches = corpus.batches(bs, seed=seed, epoch=0, device=device, sparse=not getattr(model, 'reference', False))
+    try:
+        for m in bns: m.reset_running_stats(); m.momentum = None   # None: cumulative average over the pass
+        model.train()
+        with torch.no_grad(), torch.random.fork_rng(devices=[device] if device.type == 'cuda' else []):
+            for b in batches:
+                if len(b) >= 2: model(b)
+    finally:
+        for m, mo in zip(bns, momenta): m.momentum = mo
+        model.train(was_training)
+    return model
+

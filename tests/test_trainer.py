@@ -141,3 +141,41 @@ def test_loss_decreases_on_tiny_corpus():
     c, m = make("InfoCTM")
     hist = trainer(m, c, epochs=8, lr_step=0).fit()
     assert hist[-1]["loss"] < hist[0]["loss"]
+
+
+@pytest.mark.parametrize("name", ["NMTM", "InfoCTM"])
+def test_recompute_bn_statistics_averages_one_pass_for_the_current_weights(name):
+    from llmxtm_nb.trainer import recompute_bn_statistics
+    c, m = make(name)
+    trainer(m, c, epochs=2).fit()
+    params = [p.detach().clone() for p in m.parameters()]
+    bns = [b for b in m.modules() if isinstance(b, torch.nn.BatchNorm1d)]
+    seen = {id(b): [] for b in bns}
+    hooks = [b.register_forward_hook(lambda mod, inp, out: seen[id(mod)].append(inp[0].detach()))
+             for b in bns]
+    for b in bns: b.running_mean.fill_(50.0); b.running_var.fill_(1e4)   # stale statistics
+    stale = m.get_theta(c.l2.test_bow, 1, raw=True)
+    for h in hooks: h.remove()
+    for v in seen.values(): v.clear()
+    hooks = [b.register_forward_hook(lambda mod, inp, out: seen[id(mod)].append(inp[0].detach()))
+             for b in bns]
+    rng, momenta = torch.get_rng_state(), [b.momentum for b in bns]
+    assert recompute_bn_statistics(m, c, batch_size=8) is m
+    for h in hooks: h.remove()
+    assert torch.equal(torch.get_rng_state(), rng)                     # the global random state is untouched
+    assert all(torch.equal(a, b) for a, b in zip(params, m.parameters()))
+    assert not m.training and [b.momentum for b in bns] == momenta
+    for b in bns:   # a shared layer (NMTM's head) sees both languages' batches, as in training
+        xs = seen[id(b)]
+        assert xs, "every batch-norm layer takes part in the pass"
+        torch.testing.assert_close(b.running_mean, torch.stack([x.mean(0) for x in xs]).mean(0))
+        torch.testing.assert_close(b.running_var, torch.stack([x.var(0, unbiased=True) for x in xs]).mean(0))
+    fresh = m.get_theta(c.l2.test_bow, 1, raw=True)
+    assert not np.allclose(fresh, stale)
+
+
+def test_recompute_bn_statistics_rejects_a_one_document_batch():
+    from llmxtm_nb.trainer import recompute_bn_statistics
+    c, m = make()
+    with pytest.raises(ValueError, match="batch_size=1"):
+        recompute_bn_statistics(m, c, batch_size=1)
