@@ -150,13 +150,9 @@ def test_recompute_bn_statistics_averages_one_pass_for_the_current_weights(name)
     trainer(m, c, epochs=2).fit()
     params = [p.detach().clone() for p in m.parameters()]
     bns = [b for b in m.modules() if isinstance(b, torch.nn.BatchNorm1d)]
-    seen = {id(b): [] for b in bns}
-    hooks = [b.register_forward_hook(lambda mod, inp, out: seen[id(mod)].append(inp[0].detach()))
-             for b in bns]
     for b in bns: b.running_mean.fill_(50.0); b.running_var.fill_(1e4)   # stale statistics
     stale = m.get_theta(c.l2.test_bow, 1, raw=True)
-    for h in hooks: h.remove()
-    for v in seen.values(): v.clear()
+    seen = {id(b): [] for b in bns}   # what each layer normalises during the pass
     hooks = [b.register_forward_hook(lambda mod, inp, out: seen[id(mod)].append(inp[0].detach()))
              for b in bns]
     rng, momenta = torch.get_rng_state(), [b.momentum for b in bns]

@@ -22,6 +22,8 @@ def _lag(model, corpus):
     import torch, torch.nn.functional as F
     from llmxtm_nb.backbone import csr_to_torch
     out = {}
+    if not hasattr(model, 'head'):
+        raise SystemExit(f"{type(model).__name__} has no Gaussian encoder head: this diagnostic covers NMTM and InfoCTM")
     heads = list(model.head) if isinstance(model.head, torch.nn.ModuleList) else [model.head, model.head]
     for i, side in enumerate((corpus.l1, corpus.l2)):
         bn, seen = heads[i].mean_bn, []
