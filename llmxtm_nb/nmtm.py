@@ -8,8 +8,6 @@ Docs: https://llmxtm-nb.github.io/llmxtm-nb/nmtm.html.md"""
 # %% ../nbs/41_nmtm.ipynb #03ca6269
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import scipy.sparse as sp
 import torch
@@ -17,8 +15,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from .core import LLMXTMError
-from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, csr_to_torch,
-                                frozen_scale_bn, sample_theta, word_major)
+from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, csr_matmul,
+                                csr_to_torch, frozen_scale_bn, sample_theta, word_major)
 
 # %% auto #0
 __all__ = ['translation_map_parts', 'TranslationMap', 'NMTM', 'corpus_translation_matrix', 'build_nmtm']
@@ -48,36 +46,25 @@ def translation_map_parts(T, # V_s x V_t 0/1 translation matrix (scipy sparse)
 
 # %% ../nbs/41_nmtm.ipynb #7f249c3a
 class _SparsePlusRankOne(torch.autograd.Function):
-    # mix·φ_src (R + d 1ᵀ) + (1 − mix)·φ_own in one node. R is held as CSR in both orientations: the forward
-    # multiplies Rᵀ, the backward R, each with a contiguous K-column operand (what CPU sparse kernels are fast
-    # at; free when φ is word-major), and d enters as an outer product.
+    # mix·φ_src (R + d 1ᵀ) + (1 − mix)·φ_own in one node. R is held as CSR in both orientations (each a tuple of
+    # row pointers, columns, values): the forward multiplies Rᵀ, the backward R, each with a contiguous K-column
+    # operand (free when φ is word-major), and d enters as an outer product.
     @staticmethod
     def forward(ctx, phi, Rt, R, d, own, mix:float):
-        ctx.save_for_backward(R, d)
+        ctx.save_for_backward(*R, d)
         ctx.mix, ctx.has_own = mix, own is not None
-        out = (Rt @ phi.t().contiguous()).t()                    # [K, V_t], word-major
+        out = csr_matmul(*Rt, phi.t()).t()                       # [K, V_t], word-major
         out.mul_(mix).add_((mix * (phi @ d))[:, None])
         return out.add_(own, alpha=1 - mix) if own is not None else out
 
     @staticmethod
     def backward(ctx, g):
-        R, d = ctx.saved_tensors
+        *R, d = ctx.saved_tensors
         mix = ctx.mix
-        gphi = (R @ g.t().contiguous()).t()                      # [K, V_s], word-major
+        gphi = csr_matmul(*R, g.t()).t()                         # [K, V_s], word-major
         gphi.addr_(g.sum(1), d, beta=mix, alpha=mix)
         gown = g * (1 - mix) if ctx.has_own and ctx.needs_input_grad[4] else None
         return gphi, None, None, None, gown, None
-
-_CSR_WARNED = False
-
-def _csr_tensor(crow, col, val, shape) -> torch.Tensor:
-    global _CSR_WARNED
-    if _CSR_WARNED: return torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
-    with warnings.catch_warnings():   # torch notes once per process that CSR support is "beta"; it is what we use
-        warnings.filterwarnings('ignore', message='Sparse CSR tensor support is in beta')
-        t = torch.sparse_csr_tensor(crow, col, val, shape, check_invariants=False)
-    _CSR_WARNED = True
-    return t
 
 def _csr_parts(m:sp.spmatrix) -> tuple:
     "(row pointers, column indices, values) of `m` as tensors: plain buffers that copy, pickle and move like any."
@@ -97,8 +84,8 @@ class TranslationMap(nn.Module):
                     self.register_buffer(f'{name}_{part}', t, persistent=False)
             self.register_buffer('d', torch.as_tensor(d, dtype=torch.float32), persistent=False)
 
-    def _csr(self, name:str, shape) -> torch.Tensor:
-        return _csr_tensor(getattr(self, f'{name}_crow'), getattr(self, f'{name}_col'), getattr(self, f'{name}_val'), shape)
+    def _csr(self, name:str) -> tuple:
+        return tuple(getattr(self, f'{name}_{part}') for part in ('crow', 'col', 'val'))
 
     def forward(self, phi, # [K, V_s]
                 own=None, mix:float=1.0, # optional: return mix·φM + (1 − mix)·own, `own` [K, V_t]
@@ -106,8 +93,7 @@ class TranslationMap(nn.Module):
         if self.reference:
             out = phi @ self.M
             return out if own is None else mix * out + (1 - mix) * own
-        Vs, Vt = self.shape
-        return _SparsePlusRankOne.apply(phi, self._csr('Rt', (Vt, Vs)), self._csr('R', (Vs, Vt)), self.d, own,
+        return _SparsePlusRankOne.apply(phi, self._csr('Rt'), self._csr('R'), self.d, own,
                                         float(mix) if own is not None else 1.0)
 
 # %% ../nbs/41_nmtm.ipynb #9a6827dc

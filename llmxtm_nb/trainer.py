@@ -185,12 +185,11 @@ class Trainer:
                 if isinstance(r, dict): out.update(r)
         return out
 
-    def _bn_buffers(self, clone:bool=False) -> list:
+    def _bn_buffers(self) -> list:
         out = []
         for mod in self.model.modules():
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
-                for b in (mod.running_mean, mod.running_var, mod.num_batches_tracked):
-                    if b is not None: out.append(b.detach().clone() if clone else b)
+                out += [b for b in (mod.running_mean, mod.running_var, mod.num_batches_tracked) if b is not None]
         return out
 
     def train_step(self, batch) -> dict:
@@ -230,6 +229,7 @@ class Trainer:
         if self.step == 0 and not getattr(self, '_resumed', False): seed_everything(self.seed)
         self.model.train()
         self._call('on_train_start')
+        bn_buffers = self._bn_buffers()   # the modules do not change during a fit: walk them once
         try:
             while self.epoch < target:
                 e = self.epoch
@@ -242,7 +242,7 @@ class Trainer:
                 if bar is not None: bar.update(self.batch_in_epoch)
                 for batch in itertools.islice(iter(batches), self.batch_in_epoch, None):
                     self._rng = _rng_state()
-                    self._bn_snapshot = self._bn_buffers(clone=True)   # the forward pass moves BN running stats
+                    self._bn_snapshot = [b.clone() for b in bn_buffers]   # the forward pass moves BN running stats
                     if len(batch) >= 2:
                         vals = self.train_step(batch)
                         self.step += 1

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from llmxtm_nb.backbone import CrossLingualTopicModel, SparseInput, csr_to_torch, LaplacePrior
+from llmxtm_nb.backbone import CrossLingualTopicModel, SparseInput, csr_matmul, csr_to_torch, LaplacePrior
 from llmxtm_nb.core import LLMXTMError
 from llmxtm_nb.data import BilingualCorpus, LanguageSide, PairedBatch
 from llmxtm_nb.dictionary import BilingualDictionary
@@ -198,6 +198,34 @@ def test_sparse_input_same_values_and_grads():
     ys = lin(csr_to_torch(X))
     gs = torch.autograd.grad(ys.square().sum(), lin.weight)[0]
     assert torch.allclose(yd, ys, atol=1e-6) and torch.allclose(gd, gs, atol=1e-6)
+
+
+def test_csr_matmul_equals_dense_product_with_empty_rows():
+    rng = np.random.default_rng(1)
+    A = sp.random(7, 11, density=0.3, random_state=1, format="csr", dtype=np.float32)
+    A = sp.csr_matrix(A.multiply(np.array([[1], [0], [1], [1], [0], [1], [0]], np.float32)))  # empty rows, incl. the last
+    D = rng.normal(size=(11, 5)).astype(np.float32)
+    parts = [torch.from_numpy(a.astype(np.int64)) for a in (A.indptr, A.indices)] + [torch.from_numpy(A.data)]
+    got = csr_matmul(*parts, torch.from_numpy(D))
+    assert got.shape == (7, 5)
+    assert torch.allclose(got, torch.from_numpy(A.toarray() @ D), atol=1e-5)
+    assert (got[[1, 4, 6]] == 0).all()
+    empty = sp.csr_matrix((3, 11), dtype=np.float32)
+    parts = [torch.from_numpy(a.astype(np.int64)) for a in (empty.indptr, empty.indices)] + [torch.from_numpy(empty.data)]
+    assert (csr_matmul(*parts, torch.from_numpy(D)) == 0).all()
+
+
+def test_sparse_input_handles_empty_documents_and_an_empty_batch():
+    X = sp.random(6, 20, density=0.3, random_state=2, format="csr", dtype=np.float32)
+    X = sp.csr_matrix(X.multiply(np.array([[0], [1], [1], [0], [1], [0]], np.float32)))   # first and last rows empty
+    lin = SparseInput(20, 3)
+    for M in (X, sp.csr_matrix((4, 20), dtype=np.float32)):
+        yd = lin(torch.tensor(M.toarray()))
+        gd = torch.autograd.grad(yd.square().sum(), [lin.weight, lin.bias])
+        ys = lin(csr_to_torch(M))
+        gs = torch.autograd.grad(ys.square().sum(), [lin.weight, lin.bias])
+        assert torch.allclose(yd, ys, atol=1e-6)
+        assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(gd, gs))
 
 
 def test_sparse_input_gradient_buffer_is_reused_and_cleared_between_steps():

@@ -16,7 +16,7 @@ import torch
 
 from llmxtm_nb.data import (BENCHMARKS, BilingualCorpus, DataError, DataWarning, LanguageSide, PairedBatch,
                             asset_path, find_benchmark, load_benchmark, load_corpus, load_folder, pseudo_texts,
-                            read_lines)
+                            read_lines, rows_as_sparse_tensor)
 from llmxtm_nb.dictionary import (BilingualDictionary, frequency_weighted_map, nmtm_translation_maps, parse_ch_en_dict,
                                   parse_muse, parse_tsv, read_dictionary)
 from llmxtm_nb.tokenize import (build_vocab, bow_matrix, corpus_from_dataframe, corpus_from_texts, looks_pretokenized,
@@ -245,6 +245,29 @@ def test_sparse_batches_hold_the_same_counts_in_the_same_order():
         assert s.x1.layout == torch.sparse_coo and s.x1.is_coalesced() and len(s) == len(d)
         assert torch.equal(s.idx1, d.idx1) and torch.equal(s.idx2, d.idx2)
         assert torch.equal(s.x1.to_dense(), d.x1) and torch.equal(s.x2.to_dense(), d.x2)
+
+
+def test_rows_as_sparse_tensor_equals_scipy_row_indexing():
+    """Empty rows, repeated rows, explicit zeros, unsorted input (made canonical by the batches): the tensor holds
+    exactly `m[rows]`'s entries, coalesced."""
+    from llmxtm_nb.backbone import csr_to_torch
+    rng = np.random.default_rng(0)
+    m = sp.random(12, 9, density=0.3, random_state=0, format="lil", dtype=np.float32)
+    m[3] = 0
+    m = sp.csr_matrix(m); m.eliminate_zeros(); m.data[0] = 0.0     # an empty row and one explicit zero
+    for rows in (rng.integers(0, 12, 20), np.array([3, 3, 3]), np.arange(12)[::-1], np.array([], np.int64)):
+        got = rows_as_sparse_tensor(m, rows)
+        want = csr_to_torch(m[rows])
+        assert got.is_coalesced() and got.dtype == torch.float32 and got.shape == (len(rows), 9)
+        assert torch.equal(got.indices(), want.indices()) and torch.equal(got.values(), want.values())
+    unsorted = sp.csr_matrix((np.array([2., 1.], np.float32), np.array([4, 1]), np.array([0, 2, 2])), shape=(2, 5))
+    c = tiny_corpus(9, 7)
+    c.l1.train_bow = sp.vstack([unsorted] * 5, format="csr")[:9]
+    assert not c.l1.train_bow.has_canonical_format
+    for b in c.batches(4, seed=0, sparse=True):
+        truly = torch.sparse_coo_tensor(b.x1.indices(), b.x1.values(), b.x1.shape).coalesce()
+        assert b.x1.is_coalesced() and torch.equal(b.x1.indices(), truly.indices())
+        assert np.array_equal(b.x1.to_dense().numpy(), c.l1.train_bow[b.idx1.numpy()].toarray())
 
 
 def test_batches_seeded_and_per_epoch():
