@@ -261,11 +261,14 @@ def test_rows_as_sparse_tensor_equals_scipy_row_indexing():
         assert got.is_coalesced() and got.dtype == torch.float32 and got.shape == (len(rows), 9)
         assert torch.equal(got.indices(), want.indices()) and torch.equal(got.values(), want.values())
     unsorted = sp.csr_matrix((np.array([2., 1.], np.float32), np.array([4, 1]), np.array([0, 2, 2])), shape=(2, 5))
+    direct = rows_as_sparse_tensor(unsorted, np.array([0, 1, 0]))
+    assert torch.equal(direct.indices(), torch.tensor([[0, 0, 2, 2], [1, 4, 1, 4]]))
+    assert torch.equal(direct.values(), torch.tensor([1., 2., 1., 2.]))
     c = tiny_corpus(9, 7)
     c.l1.train_bow = sp.vstack([unsorted] * 5, format="csr")[:9]
     assert not c.l1.train_bow.has_canonical_format
     for b in c.batches(4, seed=0, sparse=True):
-        truly = torch.sparse_coo_tensor(b.x1.indices(), b.x1.values(), b.x1.shape).coalesce()
+        truly = torch.sparse_coo_tensor(b.x1.indices(), b.x1.values(), b.x1.shape, check_invariants=True).coalesce()
         assert b.x1.is_coalesced() and torch.equal(b.x1.indices(), truly.indices())
         assert np.array_equal(b.x1.to_dense().numpy(), c.l1.train_bow[b.idx1.numpy()].toarray())
 
