@@ -8,7 +8,7 @@ checks that their first steps give the same losses (same random numbers drawn fo
 ratios are the figures; each group sees the same load as its neighbour. With `--epochs N` it alternates whole
 training epochs instead (N per side, `Trainer.fit`), the figure a person waits for.
 
-    python tests/bench/diag_step_ab.py --rev HEAD~1 --backbone NMTM --dataset ECNews --threads 2 --groups 60
+    python tests/bench/diag_step_ab.py --rev HEAD~1 --label my-change --backbone NMTM --dataset ECNews --threads 2 --groups 60
 
 Results go to tests/bench/results/diag_step_ab.json (one entry per backbone, dataset, threads and revision).
 """
@@ -54,6 +54,8 @@ def main():
     ap.add_argument('--group', type=int, default=8, help='steps per group')
     ap.add_argument('--epochs', type=int, default=0, help='alternate this many whole epochs per side instead of groups')
     ap.add_argument('--seed', type=int, default=0)
+    ap.add_argument('--results', type=Path, default=RESULTS, help='results file (default: %(default)s)')
+    ap.add_argument('--label', default='work', help="short name of the working tree's change (part of the run's key)")
     ap.add_argument('--note', default='', help='what the working tree holds beyond the revision (kept with the run)')
     a = ap.parse_args()
     import torch
@@ -93,28 +95,32 @@ def main():
     print(f"  {a.rev} ({commit[:10]}): {med['rev'] * 1e3:.2f} ms/step   this checkout: {med['work'] * 1e3:.2f} ms/step")
     print(f"  ratio of medians {med['work'] / med['rev']:.3f}, median paired ratio {paired:.3f}; "
           f"at {n} batches per epoch: {med['rev'] * n:.2f} s vs {med['work'] * n:.2f} s" + ('' if a.epochs else ' of steps'))
-    from llmxtm_nb.bench import bench_result, figure, machine_info, write_result
-    tag = f"{a.backbone} {a.dataset} t{a.threads} vs {commit[:10]}" + (f" ({a.epochs} epochs)" if a.epochs else '')
+    from llmxtm_nb.bench import bench_result, figure, machine_info
+    from llmxtm_nb.core import atomic_write_json
+    size = f"{a.epochs} epochs" if a.epochs else f"{a.groups} groups of {a.group}"
+    tag = f"{a.backbone} {a.dataset} t{a.threads}, {size}: {a.label} vs {commit[:10]}"   # a rerun replaces its own key
     run = {'backbone': a.backbone, 'dataset': a.dataset, 'threads': a.threads, 'epochs': a.epochs,
            'groups': 0 if a.epochs else a.groups, 'group': 0 if a.epochs else a.group,
-           'seed': a.seed, 'rev': a.rev, 'commit': commit, 'note': a.note, 'batches_per_epoch': n, 'loss_agreement': max(same),
+           'seed': a.seed, 'rev': a.rev, 'commit': commit, 'label': a.label, 'note': a.note, 'batches_per_epoch': n, 'loss_agreement': max(same),
            'median_ms': {k: v * 1e3 for k, v in med.items()},
            'median_epoch_s': {k: v * n for k, v in med.items()}, 'min_epoch_s': {k: min(v) * n for k, v in times.items()}, 'ratio_of_medians': med['work'] / med['rev'],
            'median_paired_ratio': paired, 'raw_ms': {k: [round(x * 1e3, 3) for x in v] for k, v in times.items()},
            'machine': {**machine_info(), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
                        'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}}
-    with open(RESULTS.with_suffix('.lock'), 'w') as lock:   # several runs may finish at once
+    out = a.results
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with open(out.with_suffix('.lock'), 'w') as lock:   # several runs may finish at once
         fcntl.flock(lock, fcntl.LOCK_EX)
-        runs = json.loads(RESULTS.read_text()).get('runs', {}) if RESULTS.exists() else {}
+        runs = json.loads(out.read_text()).get('runs', {}) if out.exists() else {}
         runs[tag] = run
         figs = [f for k, r in runs.items() for f in (
             figure(f"{k}: step, revision", r['median_ms']['rev'], 'ms'),
             figure(f"{k}: step, this checkout", r['median_ms']['work'], 'ms'),
             figure(f"{k}: ratio of medians", r['ratio_of_medians'], ''),
             figure(f"{k}: median paired ratio", r['median_paired_ratio'], ''))]
-        write_result(bench_result('diag_step_ab', figs, settings={'seed': a.seed}, device='cpu', runs=runs),
-                     RESULTS.parent)
-    print(f"written to {RESULTS}")
+        result = bench_result('diag_step_ab', figs, settings={'seed': a.seed}, device='cpu', runs=runs)
+        atomic_write_json(out, result)
+    print(f"written to {out}")
 
 
 if __name__ == '__main__':
