@@ -111,3 +111,22 @@ def test_every_recorded_result_in_the_repo_is_readable():
     for p in sorted((REPO / "tests" / "bench" / "results").glob("*.json")):
         load_result(p)
     assert {p.stem[len("bench_"):] for p in discover(REPO / "tests" / "bench")} >= {"reliability"}
+
+
+def test_step_ab_exports_a_revision_that_imports_beside_this_checkout(tmp_path):
+    """diag_step_ab.py compares two versions in one process: the exported one must import under its own name, with
+    every self-import renamed (else it would silently run this checkout's code) and its own settings found."""
+    import importlib.util, subprocess, sys
+    if not (REPO / ".git").exists(): pytest.skip("not a git checkout (the diagnostic exports a git revision)")
+    spec = importlib.util.spec_from_file_location("diag_step_ab", REPO / "tests" / "bench" / "diag_step_ab.py")
+    ab = importlib.util.module_from_spec(spec); spec.loader.exec_module(ab)
+    commit = ab.export_revision("HEAD", tmp_path)
+    assert len(commit) == 40
+    pkg = tmp_path / ab.OLD_NAME
+    leftovers = [f.name for f in pkg.rglob("*.py")
+                 if "from llmxtm_nb." in f.read_text() or "import llmxtm_nb\n" in f.read_text()]
+    assert leftovers == []
+    code = (f"import sys; sys.path.insert(0, {str(tmp_path)!r}); import {ab.OLD_NAME}.trainer as t, {ab.OLD_NAME}.core as c; "
+            "print(t.__file__); print(c.load_settings().model.batch_size)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
+    assert out[0].startswith(str(pkg)) and int(out[1]) > 0
