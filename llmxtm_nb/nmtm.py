@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from .core import LLMXTMError
 from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, csr_matmul,
-                                csr_to_torch, frozen_scale_bn, sample_theta, word_major)
+                                frozen_scale_bn, sample_theta, word_major)
 
 # %% auto #0
 __all__ = ['translation_map_parts', 'TranslationMap', 'NMTM', 'corpus_translation_matrix', 'build_nmtm']
