@@ -192,7 +192,7 @@ def recon_nll(logits, # decoder scores [B, V] (before softmax)
 # %% ../nbs/40_backbone.ipynb #26468dcf
 class Workspace:
     "Named tensors reused from one training step to the next; see above."
-    def __init__(self): self._bufs, self._owner = {}, {}
+    def __init__(self): self._bufs, self._owner, self._memo = {}, {}, {}
     def __deepcopy__(self, memo): return type(self)()   # a copied model starts with its own, empty workspace
     def __getstate__(self): return {}
     def __setstate__(self, state): self.__init__()
@@ -213,6 +213,15 @@ class Workspace:
     def release(self, name:str, tensor:torch.Tensor):
         "Give buffer `name` back (a no-op when `tensor` is a fresh one handed out while it was reserved)."
         if self._bufs.get(name) is tensor: self._owner[name] = None
+
+    def memo(self, name:str, # which value
+             key, # what it was made from (any comparable value); a different key makes it again
+             make, # () -> the value
+            ):
+        "A value derived once from fixed inputs (e.g. an index order) and kept while its key stays the same."
+        held = self._memo.get(name)
+        if held is None or held[0] != key: held = self._memo[name] = (key, make())
+        return held[1]
 
 def workspace_of(module:nn.Module) -> Workspace:
     "The workspace attached to `module` (created on first use; not part of its state_dict)."

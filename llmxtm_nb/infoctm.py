@@ -16,12 +16,13 @@ import torch.nn.functional as F
 
 from .core import LLMXTMError
 from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, LaplacePrior, SparseInput, Workspace,
-                                frozen_scale_bn, sample_theta, word_major, _LOG2E)
+                                csr_matmul, frozen_scale_bn, sample_theta, word_major, _LOG2E)
 from .nmtm import corpus_translation_matrix
 
 # %% auto #0
-__all__ = ['TAMIWorkspace', 'neighbour_matrix', 'positive_masks', 'tami_loss_dense', 'active_order', 'permuted_positives',
-           'tami_loss', 'tami_permuted', 'InfoCTM', 'knn_neighbours', 'corpus_neighbours', 'build_infoctm']
+__all__ = ['TAMI_BLOCK_BYTES', 'TAMIWorkspace', 'neighbour_matrix', 'positive_masks', 'tami_loss_dense', 'active_order',
+           'permuted_positives', 'tami_loss', 'tami_permuted', 'InfoCTM', 'knn_neighbours', 'corpus_neighbours',
+           'build_infoctm']
 
 # %% ../nbs/42_infoctm.ipynb #803f3c39
 def neighbour_matrix(vectors, # [V, d] word vectors (dense or scipy sparse)
@@ -64,61 +65,83 @@ def tami_loss_dense(F1, F2, # [V1, K], [V2, K] L2-normalised feature vectors
     l = F1 @ F2.t() / tau
     return one(l, P12) + one(l.t(), P21)
 
+def _positive_layout(r1, c1, r2, c2, V1:int, V2:int, nA:int, nC:int) -> tuple:
+    "Where the positives sit in the two-block E buffer, and S, Sᵀ's CSR orders: fixed for a model, made once."
+    r, c = torch.cat([r1, r2]), torch.cat([c1, c2])
+    at = torch.where(r < nA, r * V2 + c, nA * V2 + (r - nA) * nC + c)
+    def csr(rows, cols, n):
+        order = torch.argsort(rows * max(V1, V2) + cols, stable=True)
+        crow = torch.zeros(n + 1, dtype=torch.long, device=r.device)
+        crow[1:] = torch.bincount(rows, minlength=n).cumsum(0)
+        return crow, cols[order], order
+    return at, csr(r, c, V1), csr(c, r, V2)
+
+TAMI_BLOCK_BYTES = 2 << 20   # rows of E handled together: ~2 MB, within a core's L2 cache on the development VM
+
+def _blocks(nA:int, V1:int, rows:int) -> list:
+    "Row blocks of at most `rows` rows that never straddle row nA (the two parts of E have different widths)."
+    return [(s, min(s + rows, nA)) for s in range(0, nA, rows)] + [(s, min(s + rows, V1)) for s in range(nA, V1, rows)]
+
 class _TAMIFast(torch.autograd.Function):
     # Rows 0..nA-1 of F1 are the language-1 words that have positives, columns 0..nC-1 of F2 the language-2 words
-    # that have positives (callers order the vocabularies so). Only the blocks E[:nA, :] (row sums) and
-    # E[:, :nC] (column sums) are ever needed; the block E[nA:, nC:] is never computed.
+    # that have positives (callers order the vocabularies so). Only E[:nA, :] (row sums) and E[:, :nC] (column
+    # sums) are ever needed, so E is stored as two dense parts in one buffer: top = E[:nA, :] and
+    # bottom = E[nA:, :nC]; the block E[nA:, nC:] is never computed.
     @staticmethod
     def forward(ctx, F1, F2, r1, c1, p1, r2, c2, p2, tau, nA, nC, ws):
-        V1, V2 = F1.shape[0], F2.shape[0]
-        E = (ws.get('E', (V1, V2), F1.dtype, F1.device, owner=ctx) if ws is not None
-             else torch.empty(V1, V2, dtype=F1.dtype, device=F1.device))
-        F1s = F1 / tau                        # fold 1/τ into the small factor: no extra pass over V x V
-        F1e = F1s * _LOG2E                    # and log2(e): E = 2^(log2(e)·l) = exp(l), torch's exp2 being ~3x faster
-        torch.mm(F1e[:nA], F2.t(), out=E[:nA])
-        if nA < V1: torch.mm(F1e[nA:], F2[:nC].t(), out=E[nA:, :nC])
-        E[:nA].exp2_()
-        if nA < V1: E[nA:, :nC].exp2_()
-        l1 = (F1s[r1] * F2[c1]).sum(1)
-        l2 = (F1s[r2] * F2[c2]).sum(1)
-        e1, e2 = l1.exp(), l2.exp()
-        Z1 = E[:nA].sum(1) - torch.zeros(nA, dtype=E.dtype, device=E.device).index_add_(0, r1, e1)
-        Z2 = E[:, :nC].sum(0) - torch.zeros(nC, dtype=E.dtype, device=E.device).index_add_(0, c2, e2)
+        (V1, V2), dt, dev = (F1.shape[0], F2.shape[0]), F1.dtype, F1.device
+        make = lambda: _positive_layout(r1, c1, r2, c2, V1, V2, nA, nC)
+        key = (r1.data_ptr(), c1.data_ptr(), r2.data_ptr(), c2.data_ptr(), r1._version, c1._version, V1, V2, nA, nC)
+        at, *_ = lay = ws.memo('tami_layout', key, make) if ws is not None else make()
+        size = nA * V2 + (V1 - nA) * nC
+        buf = ws.get('E', (size,), dt, dev, owner=ctx) if ws is not None else torch.empty(size, dtype=dt, device=dev)
+        top, bottom = buf[:nA * V2].view(nA, V2), buf[nA * V2:].view(V1 - nA, nC)
+        F1e = F1 * (_LOG2E / tau)    # 1/τ and log2(e) folded into the small factor: E = 2^(log2(e)·l) = exp(l)
+        Z1 = torch.empty(nA, dtype=dt, device=dev)
+        Z2 = torch.zeros(nC, dtype=dt, device=dev)
+        # a block of rows at a time: product, exponentials, row and column sums read it while it is still in
+        # cache, where whole-matrix passes would each go out to memory
+        for s, e in _blocks(nA, V1, max(1, TAMI_BLOCK_BYTES // (4 * V2))):
+            blk = top[s:e] if s < nA else bottom[s - nA:e - nA]
+            torch.mm(F1e[s:e], F2[:blk.shape[1]].t(), out=blk)
+            blk.exp2_()
+            if s < nA: torch.sum(blk, 1, out=Z1[s:e])
+            Z2 += blk[:, :nC].sum(0)
+        ep = buf[at]                 # e at the positives, read from E (no second product for them)
+        e1, e2 = ep[:r1.shape[0]], ep[r1.shape[0]:]
+        Z1 -= torch.zeros(nA, dtype=dt, device=dev).index_add_(0, r1, e1)     # negatives only
+        Z2 -= torch.zeros(nC, dtype=dt, device=dev).index_add_(0, c2, e2)
         D1, D2 = Z1[r1] + e1, Z2[c2] + e2
-        loss = (p1 * (D1.log() - l1)).sum() + (p2 * (D2.log() - l2)).sum()
-        ctx.save_for_backward(E, F1, F2, r1, c1, p1, e1, D1, r2, c2, p2, e2, D2)
-        ctx.tau, ctx.nA, ctx.nC, ctx.ws = tau, nA, nC, ws
+        loss = (p1 * (D1 / e1).log()).sum() + (p2 * (D2 / e2).log()).sum()   # log D − l, with l = log e
+        ctx.save_for_backward(buf, F1, F2, r1, c1, p1, e1, D1, r2, c2, p2, e2, D2)
+        ctx.tau, ctx.nA, ctx.nC, ctx.ws, ctx.lay = tau, nA, nC, ws, lay
         return loss
 
     @staticmethod
     def backward(ctx, g):
-        E, F1, F2, r1, c1, p1, e1, D1, r2, c2, p2, e2, D2 = ctx.saved_tensors
-        nA, nC, ws = ctx.nA, ctx.nC, ctx.ws
-        V1, V2 = F1.shape[0], F2.shape[0]
-        w1 = torch.zeros(nA, dtype=E.dtype, device=E.device).index_add_(0, r1, p1 / D1)
-        w2 = torch.zeros(V2, dtype=E.dtype, device=E.device)
+        buf, F1, F2, r1, c1, p1, e1, D1, r2, c2, p2, e2, D2 = ctx.saved_tensors
+        nA, nC, ws, (_, S, St) = ctx.nA, ctx.nC, ctx.ws, ctx.lay
+        (V1, V2), dt, dev = (F1.shape[0], F2.shape[0]), buf.dtype, buf.device
+        top, bottom = buf[:nA * V2].view(nA, V2), buf[nA * V2:].view(V1 - nA, nC)
+        w1 = torch.zeros(nA, dtype=dt, device=dev).index_add_(0, r1, p1 / D1)
+        w2 = torch.zeros(V2, dtype=dt, device=dev)
         w2[:nC].index_add_(0, c2, p2 / D2)
         # ∂/∂logits = E ⊙ (w1 1ᵀ + 1 w2ᵀ) + a correction on the positives: one weighted copy G of E, formed a block
         # of rows at a time in a small buffer that stays in cache, then two products per block.
         dF1, dF2 = torch.empty_like(F1), torch.zeros_like(F2)
-        rows = max(1, (8 << 20) // (4 * V2))                    # ~8 MB blocks
-        blocks = [(s, min(s + rows, nA), V2) for s in range(0, nA, rows)]
-        blocks += [(s, min(s + rows, V1), nC) for s in range(nA, V1, rows)]
-        for s, e, cols in blocks:
-            shape = (e - s, cols)
-            G = ws.get('G', (rows * V2,), E.dtype, E.device)[:shape[0] * cols].view(shape) if ws is not None \
-                else torch.empty(shape, dtype=E.dtype, device=E.device)
-            if s < nA: torch.add(w1[s:e, None], w2[None, :cols], out=G).mul_(E[s:e, :cols])
-            else: torch.mul(E[s:e, :cols], w2[None, :cols], out=G)
+        rows = max(1, TAMI_BLOCK_BYTES // (4 * V2))
+        for s, e in _blocks(nA, V1, rows):
+            cols = V2 if s < nA else nC
+            G = ws.get('G', (rows * V2,), dt, dev)[:(e - s) * cols].view(e - s, cols) if ws is not None \
+                else torch.empty(e - s, cols, dtype=dt, device=dev)
+            if s < nA: torch.add(w1[s:e, None], w2[None, :], out=G).mul_(top[s:e])
+            else: torch.mul(bottom[s - nA:e - nA], w2[None, :nC], out=G)
             torch.mm(G, F2[:cols], out=dF1[s:e])
             dF2[:cols].addmm_(G.t(), F1[s:e])
-        v1 = p1 * (e1 / D1 - 1) - w1[r1] * e1
-        v2 = p2 * (e2 / D2 - 1) - w2[c2] * e2
-        S = torch.sparse_coo_tensor(torch.stack([torch.cat([r1, r2]), torch.cat([c1, c2])]), torch.cat([v1, v2]),
-                                    (V1, V2), check_invariants=False).coalesce()
-        dF1 += torch.sparse.mm(S, F2)
-        dF2 += torch.sparse.mm(S.t(), F1)
-        if ws is not None: ws.release('E', E)
+        v = torch.cat([p1 * (e1 / D1 - 1) - w1[r1] * e1, p2 * (e2 / D2 - 1) - w2[c2] * e2])
+        dF1 += csr_matmul(S[0], S[1], v[S[2]], F2)       # the correction: sparse S and Sᵀ, orders made once
+        dF2 += csr_matmul(St[0], St[1], v[St[2]], F1)
+        if ws is not None: ws.release('E', buf)
         s = g / ctx.tau
         return dF1.mul_(s), dF2.mul_(s), None, None, None, None, None, None, None, None, None, None
 

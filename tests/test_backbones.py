@@ -120,8 +120,12 @@ def tami_dense_reference(F1, F2, P12, P21, tau):
     return loss
 
 
+@pytest.mark.parametrize("block_rows", [None, 3])
 @pytest.mark.parametrize("seed", [0, 1, 2, 3])
-def test_tami_fast_equals_dense_loss_and_grads(seed):
+def test_tami_fast_equals_dense_loss_and_grads(seed, block_rows, monkeypatch):
+    "block_rows=3: E is processed three rows at a time, so blocks end inside and at the edge of both parts of E."
+    import llmxtm_nb.infoctm as infoctm
+    if block_rows: monkeypatch.setattr(infoctm, "TAMI_BLOCK_BYTES", block_rows * 4 * 40)
     rng = np.random.default_rng(seed)
     V1, V2, K = 50, 40, 6
     P12 = sp.random(V1, V2, density=0.06, random_state=seed, format="csr")

@@ -130,3 +130,49 @@ def test_step_ab_exports_a_revision_that_imports_beside_this_checkout(tmp_path):
             "print(t.__file__); print(c.load_settings().model.batch_size)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path, check=True).stdout.split()
     assert out[0].startswith(str(pkg)) and int(out[1]) > 0
+
+
+def _bench_script(name):
+    import importlib.util
+    spec = importlib.util.spec_from_file_location(name, REPO / "tests" / "bench" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod
+
+
+def test_quality_tagged_run_continues_a_copy_of_another_runs_checkpoint(tmp_path, monkeypatch):
+    "quality.py --tag T --start-from RUN: the tagged run gets its own folder and a copy of RUN's checkpoint, once."
+    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path))
+    q = _bench_script("quality")
+    src = tmp_path / "quality" / "InfoCTM-ECNews-K50-seed0" / "phase1-ckpt"; src.mkdir(parents=True)
+    (src / "checkpoint.pt").write_bytes(b"epoch-100")
+    a = argparse.Namespace(backbone="InfoCTM", dataset="ECNews", topics=50, seed=0, tag="e530",
+                           start_from="InfoCTM-ECNews-K50-seed0")
+    wd = q._work_dir(a)
+    assert wd.name == "InfoCTM-ECNews-K50-seed0-e530" and q._row_key(a) == "InfoCTM/ECNews/K50/seed0@e530"
+    q._seed_checkpoint(a, wd)
+    assert (wd / "phase1-ckpt" / "checkpoint.pt").read_bytes() == b"epoch-100"
+    (wd / "phase1-ckpt" / "checkpoint.pt").write_bytes(b"epoch-110")   # the run went on: never copied over again
+    q._seed_checkpoint(a, wd)
+    assert (wd / "phase1-ckpt" / "checkpoint.pt").read_bytes() == b"epoch-110"
+    with pytest.raises(SystemExit, match="no trainer checkpoint"):
+        q._seed_checkpoint(argparse.Namespace(**{**vars(a), "tag": "other", "start_from": "missing"}),
+                           q._work_dir(argparse.Namespace(**{**vars(a), "tag": "other"})))
+    with pytest.raises(SystemExit, match="needs --tag"):
+        q._seed_checkpoint(argparse.Namespace(**{**vars(a), "tag": ""}), tmp_path / "untagged")
+
+
+def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
+    "diag_xtra_floor.py on the demo corpus: every part timed, the floor computed from the medians it reports."
+    import subprocess, sys
+    out = tmp_path / "floor.json"
+    subprocess.run([sys.executable, str(REPO / "tests" / "bench" / "diag_xtra_floor.py"), "--dataset", "demo",
+                    "--threads", "1", "--groups", "2", "--group", "1", "--results", str(out)], check=True, cwd=tmp_path,
+                   capture_output=True)
+    r = json.loads(out.read_text())
+    run = r["runs"]["demo t1"]
+    m = run["median_ms"]
+    assert set(m) == {"nmtm_step", "xtra_step", "nmtm_maps", "xtra_beta_proj", "adam_nmtm", "adam_xtra"}
+    assert all(v > 0 for v in m.values())
+    assert run["floor_ms"] == pytest.approx(m["nmtm_step"] - m["nmtm_maps"] + m["xtra_beta_proj"] + m["adam_xtra"] - m["adam_nmtm"])
+    assert run["parameters"]["XTRA"] > run["parameters"]["NMTM"]
+    load_result(out)

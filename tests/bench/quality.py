@@ -1,4 +1,4 @@
-"""Quality runs: backbones against the paper's base rows, and backbone vs backbone + LLM-XTM with its ablations.
+r"""Quality runs: backbones against the paper's base rows, and backbone vs backbone + LLM-XTM with its ablations.
 
 These runs take hours on a CPU, so this script is not a `bench_*.py` area (``llmxtm bench`` does not start it).
 Every step checkpoints and can be resumed by running the same command again.
@@ -8,6 +8,11 @@ Every step checkpoints and can be resumed by running the same command again.
     # From that Phase-1 model: 30 more epochs of the backbone alone ('base'), Phase 2 ('llmxtm') and the ablations
     python tests/bench/quality.py phase2 --dataset Rakuten_Amazon --backbone NMTM --seed 0 \
         --variants base,llmxtm,no_mmd,no_doc_align,rounds1,ot --threads 1
+    # A longer run continuing a finished one (its own folder and row, '@e530'), and a look at it while it runs:
+    # `checkpoint` evaluates its latest trainer checkpoint (row '<key>@e530/epoch<N>') and leaves the run alone
+    python tests/bench/quality.py phase1 --dataset ECNews --backbone InfoCTM --seed 0 --epochs 530 \
+        --tag e530 --start-from InfoCTM-ECNews-K50-seed0
+    python tests/bench/quality.py checkpoint --dataset ECNews --backbone InfoCTM --seed 0 --tag e530
     # Markdown tables of everything recorded so far
     python tests/bench/quality.py table
 
@@ -75,9 +80,55 @@ def _record(section, key, row):
 
 def _work_dir(a):
     from llmxtm_nb.core import cache_dir
-    d = cache_dir('quality') / f"{a.backbone}-{a.dataset}-K{a.topics}-seed{a.seed}"
+    d = cache_dir('quality') / (f"{a.backbone}-{a.dataset}-K{a.topics}-seed{a.seed}" + (f"-{a.tag}" if a.tag else ''))
     d.mkdir(parents=True, exist_ok=True)
     return d
+
+
+def _row_key(a): return f"{a.backbone}/{a.dataset}/K{a.topics}/seed{a.seed}" + (f"@{a.tag}" if a.tag else '')
+
+
+def _seed_checkpoint(a, wd):
+    "--start-from: copy another run's trainer checkpoint into this tagged run's folder (only before its first epoch)."
+    import shutil
+    from llmxtm_nb.core import cache_dir
+    ck = wd / 'phase1-ckpt' / 'checkpoint.pt'
+    if not a.start_from or ck.exists(): return
+    if not a.tag: sys.exit("--start-from needs --tag: the tagged run gets its own folder, the source run stays as it is")
+    src = cache_dir('quality') / a.start_from / 'phase1-ckpt' / 'checkpoint.pt'
+    if not src.exists(): sys.exit(f"--start-from {a.start_from}: no trainer checkpoint at {src}")
+    ck.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(src, ck)
+    print(f"continuing from {src}")
+
+
+def checkpoint(a):
+    """Evaluate the latest checkpoint of a run that has not finished (recorded as '<key>/epoch<N>', partial: true).
+
+    The trainer's checkpoint holds the weights and batch-norm statistics of the last finished epoch; the run itself
+    is not touched and continues when `phase1` is called again."""
+    from llmxtm_nb.core import load_torch
+    from llmxtm_nb.trainer import build_backbone
+    s, corpus = _setup(a)
+    wd = _work_dir(a)
+    ck_path = wd / 'phase1-ckpt' / 'checkpoint.pt'
+    if not ck_path.exists(): sys.exit(f"no checkpoint at {ck_path}: start the run with `quality.py phase1` first")
+    ck = load_torch(ck_path, map_location='cpu')
+    kw = {'doc_embeddings': _embeddings(corpus, s)[2]} if a.backbone.lower() == 'xtra' else {}
+    model = build_backbone(a.backbone, corpus, s, **kw)
+    model.load_state_dict(ck['model'], strict=False)
+    model.eval()
+    epoch = len(ck['history'])
+    out = wd / f"phase1-epoch{epoch}.pt"
+    model.save(out)   # for diag_bn_statistics.py and the like
+    ev = _evaluate(model, corpus, s)
+    lr = ck['history'][-1].get('lr') if ck['history'] else None
+    row = {'backbone': a.backbone, 'dataset': a.dataset, 'K': a.topics, 'seed': a.seed, 'epochs': epoch,
+           'partial': True, 'run_epochs': ck['hparams'].get('epochs'), 'lr_last_epoch': lr, 'train_s_this_process': None,
+           'model_file': str(out), **ev, 'history': [],
+           'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
+    _record('phase1', f"{_row_key(a)}/epoch{epoch}", row)
+    print(epoch, json.dumps({k: round(v, 4) for k, v in ev['metrics'].items()}))
 
 
 def _setup(a):
@@ -117,6 +168,7 @@ def phase1(a):
     model = build_backbone(a.backbone, corpus, s, **kw)
     tr = Trainer(model, corpus, s, epochs=a.epochs or None, checkpoint_dir=wd / 'phase1-ckpt', checkpoint_every=10,
                  show_progress=not a.quiet)
+    _seed_checkpoint(a, wd)
     if final.exists():
         model = CrossLingualTopicModel.load(final)
         print(f"{final} exists: evaluating it (delete it to train again)")
@@ -133,7 +185,7 @@ def phase1(a):
            'train_s_this_process': train_s, 'model_file': str(final), **ev,
            'history': [{k: round(v, 4) for k, v in h.items()} for h in (hist or [])],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
-    _record('phase1', f"{a.backbone}/{a.dataset}/K{a.topics}/seed{a.seed}", row)
+    _record('phase1', _row_key(a), row)
     print(json.dumps({k: round(v, 4) for k, v in ev['metrics'].items()}))
 
 
@@ -208,7 +260,9 @@ def table(a):
     for r in sorted(data.get('phase1', {}).values(), key=lambda r: (r['backbone'], r['dataset'], r['seed'])):
         ours = _ours(r['metrics'], r['dataset']); paper = PAPER.get((r['backbone'], r['dataset']), ({}, {}))[0]
         keys = ('TU', 'I1', 'C1', 'I2', 'C2')
-        seed = f"{r['seed']} (model of {r['phase1_model']}, retrained since)" if r.get('phase1_model') else r['seed']
+        seed = (f"{r['seed']} (model of {r['phase1_model']}, retrained since)" if r.get('phase1_model') else
+                f"{r['seed']} (checkpoint of a {r['run_epochs']}-epoch run in progress, lr {r['lr_last_epoch']:g})"
+                if r.get('partial') else r['seed'])
         head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {seed} | {r['epochs']} "
         print(head + "| ours | " + ' | '.join(_f(ours[k]) for k in keys) + ' |')
         print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in keys) + ' |')
@@ -216,7 +270,7 @@ def table(a):
                                                    for k in keys) + ' |')
     p1 = {}
     for r in data.get('phase1', {}).values():
-        if r.get('phase1_model'): continue   # superseded by a retrained model of the same seed
+        if r.get('phase1_model') or r.get('partial'): continue   # superseded, or a run not finished yet
         p1.setdefault((r['backbone'], r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
     multi = {k: v for k, v in p1.items() if len(v) > 1}
     if multi:
@@ -306,7 +360,7 @@ LABELS = {'base': 'backbone alone (Phase-2 optimiser, no LLM-XTM loss)', 'llmxtm
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument('step', choices=['phase1', 'phase2', 'table'])
+    ap.add_argument('step', choices=['phase1', 'checkpoint', 'phase2', 'table'])
     ap.add_argument('--dataset', default='Rakuten_Amazon')
     ap.add_argument('--backbone', default='NMTM')
     ap.add_argument('--seed', type=int, default=0)
@@ -315,8 +369,12 @@ def main():
     ap.add_argument('--variants', default='base,llmxtm')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--quiet', action='store_true')
+    ap.add_argument('--tag', default='', help="a run of its own (folder suffix, row key '@TAG'), e.g. a longer "
+                                               "continuation of a finished run")
+    ap.add_argument('--start-from', default='', help="with --tag: the folder name of a run whose last trainer "
+                                                      "checkpoint this run continues (copied once)")
     a = ap.parse_args()
-    {'phase1': phase1, 'phase2': phase2, 'table': table}[a.step](a)
+    {'phase1': phase1, 'checkpoint': checkpoint, 'phase2': phase2, 'table': table}[a.step](a)
 
 
 if __name__ == '__main__':
