@@ -176,3 +176,31 @@ def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
     assert run["floor_ms"] == pytest.approx(m["nmtm_step"] - m["nmtm_maps"] + m["xtra_beta_proj"] + m["adam_xtra"] - m["adam_nmtm"])
     assert run["parameters"]["XTRA"] > run["parameters"]["NMTM"]
     load_result(out)
+
+
+def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path, monkeypatch):
+    """quality.py end to end on the demo corpus: a 2-epoch run; its checkpoint evaluated through a tagged copy (a
+    'partial' row equal to the finished run's, kept out of the means); the tagged run continued to 4 epochs."""
+    import torch
+    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("LLMXTM_PROGRESS", "0")
+    q = _bench_script("quality")
+    monkeypatch.setattr(q, "RESULTS", tmp_path / "quality.json")
+    threads = torch.get_num_threads()
+    try:
+        base = dict(dataset="demo", backbone="NMTM", seed=0, topics=8, threads=1, quiet=True, variants="", tag="",
+                    start_from="")
+        q.phase1(argparse.Namespace(**base, epochs=2))
+        tagged = argparse.Namespace(**{**base, "tag": "e4", "start_from": "NMTM-demo-K8-seed0"}, epochs=4)
+        q.checkpoint(tagged)
+        q.phase1(tagged)
+    finally:
+        torch.set_num_threads(threads)
+    rows = json.loads((tmp_path / "quality.json").read_text())["phase1"]
+    assert set(rows) == {"NMTM/demo/K8/seed0", "NMTM/demo/K8/seed0@e4/epoch2", "NMTM/demo/K8/seed0@e4"}
+    done, part, longer = rows["NMTM/demo/K8/seed0"], rows["NMTM/demo/K8/seed0@e4/epoch2"], rows["NMTM/demo/K8/seed0@e4"]
+    assert part["partial"] and part["epochs"] == 2 and part["run_epochs"] == 4 and not done.get("partial")
+    assert part["metrics"] == done["metrics"]          # the checkpoint holds the finished run's weights and statistics
+    assert longer["epochs"] == 4 and longer["metrics"] != done["metrics"]
+    assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4]   # the copied run's epochs, then its own
+    assert longer["history"][:2] == done["history"]

@@ -103,7 +103,7 @@ def _seed_checkpoint(a, wd):
 
 
 def checkpoint(a):
-    """Evaluate the latest checkpoint of a run that has not finished (recorded as '<key>/epoch<N>', partial: true).
+    """Evaluate the latest checkpoint of a run (recorded as '<key>/epoch<N>', partial: true; --epochs: the run's length).
 
     The trainer's checkpoint holds the weights and batch-norm statistics of the last finished epoch; the run itself
     is not touched and continues when `phase1` is called again."""
@@ -111,6 +111,7 @@ def checkpoint(a):
     from llmxtm_nb.trainer import build_backbone
     s, corpus = _setup(a)
     wd = _work_dir(a)
+    _seed_checkpoint(a, wd)
     ck_path = wd / 'phase1-ckpt' / 'checkpoint.pt'
     if not ck_path.exists(): sys.exit(f"no checkpoint at {ck_path}: start the run with `quality.py phase1` first")
     ck = load_torch(ck_path, map_location='cpu')
@@ -124,7 +125,8 @@ def checkpoint(a):
     ev = _evaluate(model, corpus, s)
     lr = ck['history'][-1].get('lr') if ck['history'] else None
     row = {'backbone': a.backbone, 'dataset': a.dataset, 'K': a.topics, 'seed': a.seed, 'epochs': epoch,
-           'partial': True, 'run_epochs': ck['hparams'].get('epochs'), 'lr_last_epoch': lr, 'train_s_this_process': None,
+           'partial': True, 'run_epochs': a.epochs or ck['hparams'].get('epochs'), 'lr_last_epoch': lr,
+           'train_s_this_process': None,
            'model_file': str(out), **ev, 'history': [],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
     _record('phase1', f"{_row_key(a)}/epoch{epoch}", row)
@@ -261,7 +263,7 @@ def table(a):
         ours = _ours(r['metrics'], r['dataset']); paper = PAPER.get((r['backbone'], r['dataset']), ({}, {}))[0]
         keys = ('TU', 'I1', 'C1', 'I2', 'C2')
         seed = (f"{r['seed']} (model of {r['phase1_model']}, retrained since)" if r.get('phase1_model') else
-                f"{r['seed']} (checkpoint of a {r['run_epochs']}-epoch run in progress, lr {r['lr_last_epoch']:g})"
+                f"{r['seed']} (checkpoint of a run to {r['run_epochs']} epochs, lr {r['lr_last_epoch']:g})"
                 if r.get('partial') else r['seed'])
         head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {seed} | {r['epochs']} "
         print(head + "| ours | " + ' | '.join(_f(ours[k]) for k in keys) + ' |')
