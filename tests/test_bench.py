@@ -163,11 +163,13 @@ def test_quality_tagged_run_continues_a_copy_of_another_runs_checkpoint(tmp_path
 
 def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
     "diag_xtra_floor.py on the demo corpus: every part timed, the floor computed from the medians it reports."
-    import subprocess, sys
+    import os, subprocess, sys
     out = tmp_path / "floor.json"
+    # its own cache: the demo's document embeddings must not land in the session's cache other tests count
+    env = {**os.environ, "LLMXTM_CACHE_DIR": str(tmp_path / "cache")}
     subprocess.run([sys.executable, str(REPO / "tests" / "bench" / "diag_xtra_floor.py"), "--dataset", "demo",
                     "--threads", "1", "--groups", "2", "--group", "1", "--results", str(out)], check=True, cwd=tmp_path,
-                   capture_output=True)
+                   capture_output=True, env=env)
     r = json.loads(out.read_text())
     run = r["runs"]["demo t1"]
     m = run["median_ms"]
