@@ -76,12 +76,12 @@ def main():
     trainers = {name: Trainer(build_backbone(name, corpus, seed=a.seed), corpus, show_progress=False, seed=a.seed)
                 for name in ('NMTM', 'XTRA')}
     batches = list(trainers['NMTM'].batches(0))
-    step = lambda t: (lambda i: t.train_step(batches[i % len(batches)]))
+    step = lambda t: (lambda i: t.train_step(batches[i % len(batches)]))   # call i trains on batch i
+    call = lambda f: (lambda i: f())                                        # the other parts take no batch
+    nmtm, xtra = trainers['NMTM'].model, trainers['XTRA'].model
     parts = {'nmtm_step': step(trainers['NMTM']), 'xtra_step': step(trainers['XTRA']),
-             'nmtm_maps': (lambda f: lambda i: f())(_maps_timer(trainers['NMTM'].model)),
-             'xtra_beta_proj': (lambda f: lambda i: f())(_beta_proj_timer(trainers['XTRA'].model)),
-             'adam_nmtm': (lambda f: lambda i: f())(_adam_timer(trainers['NMTM'].model)),
-             'adam_xtra': (lambda f: lambda i: f())(_adam_timer(trainers['XTRA'].model))}
+             'nmtm_maps': call(_maps_timer(nmtm)), 'xtra_beta_proj': call(_beta_proj_timer(xtra)),
+             'adam_nmtm': call(_adam_timer(nmtm)), 'adam_xtra': call(_adam_timer(xtra))}
     for f in parts.values():   # warm-up: first calls allocate
         for i in range(3): f(i)
     times = {k: [] for k in parts}
