@@ -206,3 +206,35 @@ def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path
     assert longer["epochs"] == 4 and longer["metrics"] != done["metrics"]
     assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4]   # the copied run's epochs, then its own
     assert longer["history"][:2] == done["history"]
+
+
+def test_backbone_targets_are_checked_within_one_run():
+    "bench_backbones: the issue's targets computed from one run's rows, and the figures taken from the newest complete run."
+    bb = _bench_script("bench_backbones")
+    def row(backbone, variant, s, rss=500.0, dataset="ECNews"):
+        return {"backbone": backbone, "dataset": dataset, "variant": variant, "s_per_epoch": s, "peak_rss_mb": rss,
+                "threads": 2, "cpu_s_per_epoch": 2 * s}
+    rows = [row("NMTM", "fast", 4.0), row("NMTM", "reference", 30.0), row("InfoCTM", "fast", 46.0, rss=1600.0),
+            row("XTRA", "fast", 9.0), row("XTRA", "fast", 1.0, dataset="demo")]
+    report = bb.target_report(rows)
+    def line(start):   # (value, met) of the one line whose name starts with `start`
+        found = [(round(value, 3), met) for name, value, _, _, met in report if name.startswith(start)]
+        assert len(found) == 1, (start, report)
+        return found[0]
+    assert line("NMTM ECNews, 2 thread(s): speed-up over the public code") == (5.5, True)       # 22 / 4
+    assert line("InfoCTM ECNews, 2 thread(s): speed-up over the public code") == (9.0, False)  # 414 / 46
+    assert line("NMTM ECNews: speed-up over our dense reference") == (7.5, None)               # same run, no target
+    assert line("XTRA ECNews: epoch / NMTM epoch") == (2.25, False)                           # the demo row is ignored
+    assert line("InfoCTM ECNews: peak RSS") == (1600.0, False)
+    assert line("NMTM ECNews: peak RSS") == (500.0, True)
+    assert bb.target_report([row("NMTM", "fast", 4.0, dataset="demo")]) == []
+    older = {"meta": {"machine": {"date": "2026-01-01"}}, "rows": rows}
+    newer = {"meta": {"machine": {"date": "2026-02-01"}},
+             "rows": [row("NMTM", "fast", 5.5), row("InfoCTM", "fast", 41.4), row("XTRA", "fast", 11.0)]}
+    partial = {"meta": {"machine": {"date": "2026-03-01"}}, "rows": [row("NMTM", "fast", 2.0)]}
+    figs = {f["name"]: f for f in bb.shared_figures({"runs": {"a": older, "b": newer, "c": partial}})["figures"]}
+    xtra = figs["target: XTRA ECNews: epoch / NMTM epoch (same run) (target <= 2x)"]
+    assert xtra["value"] == 2.0 and xtra["better"] == "lower" and xtra["note"] == "run 2026-02-01; target <= 2x: met"
+    assert figs["target: InfoCTM ECNews, 2 thread(s): speed-up over the public code (414 s/epoch at 2 threads, "
+                "the issue's figure) (target >= 10x)"]["value"] == 10.0
+    assert figs["NMTM ECNews fast: wall s/epoch"]["value"] == 2.0     # the newest measurement of the configuration
