@@ -386,6 +386,25 @@ class CrossLingualTopicModel(nn.Module):
             res.append([[v[i] for i in row] for row in idx])
         return tuple(res)
 
+    def load_weights(self, state_dict:dict, # from `state_dict()` of a model built with the same arguments
+                     source='the state dict', # what errors name: the file it was read from
+                    ):
+        "`load_state_dict` with every entry checked first: a missing, unexpected or reshaped one raises, naming `source`."
+        # torch's strict mode raises on the first kind of mismatch only, without the file; a non-strict load would
+        # silently keep freshly initialised weights wherever the file lacks an entry
+        own = self.state_dict()
+        shape = lambda t: tuple(getattr(t, 'shape', ()))
+        problems = [f"missing {k}" for k in own if k not in state_dict]
+        problems += [f"unexpected {k}" for k in state_dict if k not in own]
+        problems += [f"{k} has shape {shape(state_dict[k])}, this model's is {shape(v)}"
+                     for k, v in own.items() if k in state_dict and shape(state_dict[k]) != shape(v)]
+        if problems:
+            raise LLMXTMError(f"{source} does not fit this {type(self).__name__} "
+                              f"(vocabularies of {len(self.vocab1)} and {len(self.vocab2)} words, "
+                              f"K = {self.num_topics}): " + '; '.join(problems))
+        self.load_state_dict(state_dict)
+        return self
+
     def save(self, path) -> Path:
         "Write weights, constructor arguments, vocabularies and settings to `path` (atomically)."
         return save_torch(path, {'format': 'llmxtm-backbone/1', 'class': type(self).__name__, 'init_args': self.init_args,
@@ -408,7 +427,7 @@ class CrossLingualTopicModel(nn.Module):
         if cls is not CrossLingualTopicModel and not issubclass(klass, cls):
             raise LLMXTMError(f"{path} holds a {ck['class']}, not a {cls.__name__}")
         m = klass(**ck['init_args'])
-        m.load_state_dict(ck['state_dict'], strict=False)
+        m.load_weights(ck['state_dict'], source=path)
         m.settings = ck.get('settings') or {}
         return m.to(map_location) if map_location else m
 

@@ -164,7 +164,7 @@ class Trainer:
         if ck['hparams']['batch_size'] != self.batch_size or ck['hparams']['seed'] != self.seed:
             raise LLMXTMError(f"{path}: batch_size/seed {ck['hparams']['batch_size']}/{ck['hparams']['seed']} differ "
                               f"from this trainer's {self.batch_size}/{self.seed}; the run would not be the same")
-        self.model.load_state_dict(ck['model'], strict=False)
+        self.model.load_weights(ck['model'], source=path)
         self.optimizer.load_state_dict(ck['optimizer'])
         if self.scheduler and ck['scheduler']: self.scheduler.load_state_dict(ck['scheduler'])
         self.epoch, self.batch_in_epoch, self.step = ck['epoch'], ck['batch_in_epoch'], ck['step']

@@ -288,6 +288,28 @@ def test_interface_and_save_load(name, tmp_path):
     assert m2.top_words(3) == m.top_words(3)
 
 
+def test_load_refuses_a_file_that_does_not_fit_the_model(tmp_path):
+    "A saved model with a missing, extra or reshaped entry is refused with the file and every mismatch named."
+    from llmxtm_nb.core import load_torch, save_torch
+    c = tiny_corpus(0)
+    m = build_backbone("NMTM", c, num_topics=4, hidden=8)
+    ck = load_torch(m.save(tmp_path / "m.pt"))
+    sd = ck["state_dict"]
+    dropped = next(k for k in sd if "weight" in k)
+    del sd[dropped]
+    sd["extra.weight"] = torch.zeros(2)
+    sd["phi1"] = torch.zeros(5, 40)
+    save_torch(tmp_path / "bad.pt", ck)
+    with pytest.raises(LLMXTMError) as e:
+        CrossLingualTopicModel.load(tmp_path / "bad.pt")
+    msg = str(e.value)
+    assert "bad.pt" in msg and f"missing {dropped}" in msg and "unexpected extra.weight" in msg
+    assert "phi1 has shape (5, 40), this model's is (4, 40)" in msg
+    with pytest.raises(LLMXTMError, match="missing phi2"):
+        build_backbone("NMTM", c, num_topics=4, hidden=8).load_weights({"phi1": sd["phi1"]})
+    assert torch.equal(CrossLingualTopicModel.load(tmp_path / "m.pt").phi1, m.phi1)   # the intact file loads
+
+
 def test_bad_inputs():
     c = tiny_corpus(0)
     with pytest.raises(ValueError, match="larger than the en vocabulary"):

@@ -175,3 +175,16 @@ def test_recompute_bn_statistics_rejects_a_one_document_batch():
     c, m = make()
     with pytest.raises(ValueError, match="batch_size=1"):
         recompute_bn_statistics(m, c, batch_size=1)
+
+
+def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
+    "A checkpoint of a model with other shapes (here K) is refused with its path, before any state is changed."
+    from llmxtm_nb.core import LLMXTMError
+    c, m = make()
+    trainer(m, c, tmp_path, epochs=1).fit()
+    other = build_backbone("NMTM", c, num_topics=5, hidden=8, seed=0)
+    before = {k: v.clone() for k, v in other.state_dict().items()}
+    t = trainer(other, c, tmp_path)
+    with pytest.raises(LLMXTMError, match=r"checkpoint\.pt does not fit this NMTM .*K = 5.*has shape \(4, "):
+        t.resume()
+    assert t.epoch == 0 and all(torch.equal(before[k], v) for k, v in other.state_dict().items())
