@@ -117,7 +117,7 @@ def checkpoint(a):
     ck = load_torch(ck_path, map_location='cpu')
     kw = {'doc_embeddings': _embeddings(corpus, s)[2]} if a.backbone.lower() == 'xtra' else {}
     model = build_backbone(a.backbone, corpus, s, **kw)
-    model.load_state_dict(ck['model'], strict=False)
+    model.load_weights(ck['model'], source=ck_path)
     model.eval()
     epoch = len(ck['history'])
     out = wd / f"phase1-epoch{epoch}.pt"
