@@ -390,8 +390,8 @@ class CrossLingualTopicModel(nn.Module):
                      source='the state dict', # what errors name: the file it was read from
                     ):
         "`load_state_dict` with every entry checked first: a missing, unexpected or reshaped one raises, naming `source`."
-        # torch's strict mode raises on the first kind of mismatch only, without the file; a non-strict load would
-        # silently keep freshly initialised weights wherever the file lacks an entry
+        # a non-strict load would silently keep freshly initialised weights wherever the file lacks an entry, and
+        # torch's strict error names neither the file nor the model's vocabularies and K that tell a user why
         own = self.state_dict()
         shape = lambda t: tuple(getattr(t, 'shape', ()))
         problems = [f"missing {k}" for k in own if k not in state_dict]
