@@ -78,6 +78,10 @@ def _positive_layout(r1, c1, r2, c2, V1:int, V2:int, nA:int, nC:int) -> tuple:
 
 TAMI_BLOCK_BYTES = 2 << 20   # rows of E handled together: ~2 MB, within a core's L2 cache on the development VM
 
+def _block_rows(V2:int, device) -> int:
+    "Rows of E per block: cache-sized on a CPU; on a GPU the whole matrix (one big product beats many small launches)."
+    return 1 << 62 if torch.device(device).type == 'cuda' else max(1, TAMI_BLOCK_BYTES // (4 * V2))
+
 def _blocks(nA:int, V1:int, rows:int) -> list:
     "Row blocks of at most `rows` rows that never straddle row nA (the two parts of E have different widths)."
     return [(s, min(s + rows, nA)) for s in range(0, nA, rows)] + [(s, min(s + rows, V1)) for s in range(nA, V1, rows)]
@@ -101,7 +105,7 @@ class _TAMIFast(torch.autograd.Function):
         Z2 = torch.zeros(nC, dtype=dt, device=dev)
         # a block of rows at a time: product, exponentials, row and column sums read it while it is still in
         # cache, where whole-matrix passes would each go out to memory
-        for s, e in _blocks(nA, V1, max(1, TAMI_BLOCK_BYTES // (4 * V2))):
+        for s, e in _blocks(nA, V1, _block_rows(V2, dev)):
             blk = top[s:e] if s < nA else bottom[s - nA:e - nA]
             torch.mm(F1e[s:e], F2[:blk.shape[1]].t(), out=blk)
             blk.exp2_()
@@ -129,7 +133,7 @@ class _TAMIFast(torch.autograd.Function):
         # ∂/∂logits = E ⊙ (w1 1ᵀ + 1 w2ᵀ) + a correction on the positives: one weighted copy G of E, formed a block
         # of rows at a time in a small buffer that stays in cache, then two products per block.
         dF1, dF2 = torch.empty_like(F1), torch.zeros_like(F2)
-        rows = max(1, TAMI_BLOCK_BYTES // (4 * V2))
+        rows = min(_block_rows(V2, dev), max(nA, V1 - nA))
         for s, e in _blocks(nA, V1, rows):
             cols = V2 if s < nA else nC
             G = ws.get('G', (rows * V2,), dt, dev)[:(e - s) * cols].view(e - s, cols) if ws is not None \

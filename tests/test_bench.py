@@ -180,6 +180,21 @@ def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
     load_result(out)
 
 
+def test_gpu_check_runs_its_comparison_on_the_cpu(tmp_path):
+    "gpu_check.py --device cpu checks the script itself: the model against its own copy (no difference), epoch timed."
+    import os, subprocess, sys
+    env = {**os.environ, "LLMXTM_CACHE_DIR": str(tmp_path / "cache")}
+    p = subprocess.run([sys.executable, str(REPO / "tests" / "bench" / "gpu_check.py"), "--dataset", "demo",
+                        "--device", "cpu", "--backbones", "NMTM,InfoCTM"], check=True, cwd=tmp_path,
+                       capture_output=True, text=True, env=env)
+    rows = {line.split(" ", 1)[0]: json.loads(line.split(" ", 1)[1]) for line in p.stdout.splitlines()
+            if line.startswith(("NMTM ", "InfoCTM "))}
+    assert set(rows) == {"NMTM", "InfoCTM"}
+    for r in rows.values():
+        assert r["loss_rel_max"] == 0 and r["grad_rel_max"] == 0 and r["s_per_epoch"] > 0 and r["steps"] > 0
+    assert not (tmp_path / "gpu.json").exists() and not list(tmp_path.glob("**/gpu.json"))   # a dry run writes nothing
+
+
 def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path, monkeypatch):
     """quality.py end to end on the demo corpus: a 2-epoch run; its checkpoint evaluated through a tagged copy (a
     'partial' row equal to the finished run's, kept out of the means); the tagged run continued to 4 epochs."""
@@ -191,8 +206,11 @@ def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path
     threads = torch.get_num_threads()
     try:
         base = dict(dataset="demo", backbone="NMTM", seed=0, topics=8, threads=1, quiet=True, variants="", tag="",
-                    start_from="")
-        q.phase1(argparse.Namespace(**base, epochs=2))
+                    start_from="", device="cpu", train_only=False, note="")
+        q.phase1(argparse.Namespace(**{**base, "train_only": True}, epochs=2))    # trains and saves, no row yet
+        assert not (tmp_path / "quality.json").exists()
+        assert (tmp_path / "cache" / "quality" / "NMTM-demo-K8-seed0" / "phase1.pt").exists()
+        q.phase1(argparse.Namespace(**{**base, "note": "trained above"}, epochs=2))   # evaluates the saved model
         tagged = argparse.Namespace(**{**base, "tag": "e4", "start_from": "NMTM-demo-K8-seed0"}, epochs=4)
         q.checkpoint(tagged)
         q.phase1(tagged)
@@ -206,6 +224,7 @@ def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path
     assert longer["epochs"] == 4 and longer["metrics"] != done["metrics"]
     assert [h["epoch"] for h in longer["history"]] == [1, 2, 3, 4]   # the copied run's epochs, then its own
     assert longer["history"][:2] == done["history"]
+    assert done["device"] == "cpu" and done["note"] == "trained above" and "note" not in longer
 
 
 def test_backbone_targets_are_checked_within_one_run():

@@ -138,7 +138,7 @@ def _setup(a):
     torch.set_num_threads(a.threads)
     from llmxtm_nb.core import load_settings, set_progress
     set_progress(not a.quiet)
-    s = load_settings(model__num_topics=a.topics, model__seed=a.seed, model__device='cpu')
+    s = load_settings(model__num_topics=a.topics, model__seed=a.seed, model__device=a.device)
     from llmxtm_nb.data import load_corpus
     return s, load_corpus(a.dataset, settings=s)
 
@@ -162,6 +162,7 @@ def _evaluate(model, corpus, s):
 def phase1(a):
     from llmxtm_nb.trainer import Trainer, build_backbone
     from llmxtm_nb.backbone import CrossLingualTopicModel
+    from llmxtm_nb.core import load_torch
     s, corpus = _setup(a)
     wd = _work_dir(a)
     final = wd / 'phase1.pt'
@@ -174,7 +175,8 @@ def phase1(a):
     if final.exists():
         model = CrossLingualTopicModel.load(final)
         print(f"{final} exists: evaluating it (delete it to train again)")
-        hist, train_s = None, None
+        ck = wd / 'phase1-ckpt' / 'checkpoint.pt'   # its per-epoch history, when the run that made it left one
+        hist, train_s = (load_torch(ck, map_location='cpu')['history'] if ck.exists() else None), None
     else:
         if (wd / 'phase1-ckpt' / 'checkpoint.pt').exists():
             tr.resume(); print(f"resumed at epoch {len(tr.history)}")
@@ -182,9 +184,13 @@ def phase1(a):
         hist = tr.fit()
         train_s = time.perf_counter() - t0
         model.save(final)
+        if a.train_only:
+            print(f"trained: {final} (not evaluated: run the same command without --train-only)")
+            return
     ev = _evaluate(model, corpus, s)
     row = {'backbone': a.backbone, 'dataset': a.dataset, 'K': a.topics, 'seed': a.seed, 'epochs': tr.epochs,
-           'train_s_this_process': train_s, 'model_file': str(final), **ev,
+           'train_s_this_process': train_s, 'model_file': str(final), **ev, 'device': a.device,
+           **({'note': a.note} if a.note else {}),
            'history': [{k: round(v, 4) for k, v in h.items()} for h in (hist or [])],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
     _record('phase1', _row_key(a), row)
@@ -371,6 +377,10 @@ def main():
     ap.add_argument('--variants', default='base,llmxtm')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--quiet', action='store_true')
+    ap.add_argument('--note', default='', help='phase1: a sentence kept with the row (where it trained, ...)')
+    ap.add_argument('--device', default='cpu', help="phase1: where to train (cpu, cuda); the rows say which")
+    ap.add_argument('--train-only', action='store_true', help='phase1: train and save, evaluate later (e.g. '
+                    'train on a GPU machine, evaluate where the reference corpora are)')
     ap.add_argument('--tag', default='', help="a run of its own (folder suffix, row key '@TAG'), e.g. a longer "
                                                "continuation of a finished run")
     ap.add_argument('--start-from', default='', help="with --tag: the folder name of a run whose last trainer "
