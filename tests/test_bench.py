@@ -227,6 +227,22 @@ def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path
     assert done["device"] == "cpu" and done["note"] == "trained above" and "note" not in longer
 
 
+def test_repeated_rounds_keep_the_median_epoch_and_every_measurement():
+    bb = _bench_script("bench_backbones")
+    def row(backbone, s, rss):
+        return {"backbone": backbone, "dataset": "ECNews", "variant": "fast", "s_per_epoch": s, "s_per_step": s / 10,
+                "cpu_s_per_epoch": 2 * s, "cpu_s_per_step": s / 5, "peak_rss_mb": rss, "threads": 2, "loadavg_end": [1.0]}
+    failed = {"error": "boom", "cmd": "--one XTRA ECNews fast"}
+    rounds = [[row("NMTM", 6.5, 500), row("InfoCTM", 31.0, 600)], [row("NMTM", 4.6, 520), failed],
+              [row("NMTM", 4.8, 510), row("InfoCTM", 33.0, 640)]]
+    merged = bb.merge_repeats(rounds)
+    nmtm, infoctm, err = merged
+    assert nmtm["s_per_epoch"] == 4.8 and nmtm["repeats_s_per_epoch"] == [6.5, 4.6, 4.8] and nmtm["repeats"] == 3
+    assert nmtm["cpu_s_per_epoch"] == 9.6 and nmtm["peak_rss_mb"] == 520
+    assert infoctm["s_per_epoch"] == 32.0 and infoctm["repeats"] == 2 and err is failed
+    assert bb.merge_repeats([[row("NMTM", 5.0, 500)]])[0]["s_per_epoch"] == 5.0
+
+
 def test_backbone_targets_are_checked_within_one_run():
     "bench_backbones: the issue's targets computed from one run's rows, and the figures taken from the newest complete run."
     bb = _bench_script("bench_backbones")

@@ -188,3 +188,50 @@ def test_resume_refuses_a_checkpoint_of_another_model(tmp_path):
     with pytest.raises(LLMXTMError, match=r"checkpoint\.pt does not fit this NMTM .*K = 5.*has shape \(4, "):
         t.resume()
     assert t.epoch == 0 and all(torch.equal(before[k], v) for k, v in other.state_dict().items())
+
+
+@pytest.mark.parametrize("name", ["NMTM", "InfoCTM"])
+def test_word_major_weights_are_stepped_through_contiguous_views(name):
+    """φ is stored word by word; the optimiser steps its contiguous transpose (no copies inside fused Adam). The
+    parameters move exactly as under a plain Adam over the parameters themselves, and the moments are kept [V, K]."""
+    from llmxtm_nb.backbone import is_word_major
+    c, m = make(name)
+    plain_model = build_backbone(name, c, num_topics=4, hidden=8, seed=0)
+    plain_model.load_state_dict(m.state_dict())
+    viewed, plain = trainer(m, c), trainer(plain_model, c)
+    assert viewed._views and all(is_word_major(p) and v.is_contiguous() for p, v in viewed._views)
+    plain._views = []   # the optimiser as it was before the views: Adam over the parameters as stored
+    plain.optimizer = torch.optim.Adam(plain._trainable, lr=plain.learning_rate, fused=True)
+    for t in (viewed, plain):
+        torch.manual_seed(5)
+        for batch in list(t.batches(0))[:4]: t.train_step(batch)
+    same_state(m, plain_model)
+    for p, v in viewed._views:
+        assert viewed.optimizer.state[v]['exp_avg'].shape == p.shape[::-1]
+        assert v.data_ptr() == p.data_ptr()
+
+
+def test_a_checkpoint_with_moments_stored_as_the_parameters_resumes_identically(tmp_path):
+    "A checkpoint whose word-major moments were saved [K, V] (before the views) continues exactly as one saved [V, K]."
+    c, m = make()
+    t = trainer(m, c, tmp_path / "a")
+    t.fit(1)
+    ck = load_torch(tmp_path / "a" / "checkpoint.pt")
+    views = {id(v): p for p, v in t._views}
+    index = {i: views.get(id(v)) for i, v in enumerate(t.optimizer.param_groups[0]['params'])}
+    old = {**ck, 'optimizer': {**ck['optimizer'], 'state': {
+        i: {k: (x.t() if index[i] is not None and torch.is_tensor(x) and x.dim() == 2 else x) for k, x in st.items()}
+        for i, st in ck['optimizer']['state'].items()}}}
+    del old['optimizer_views']
+    assert any(index[i] is not None and st['exp_avg'].shape == index[i].shape for i, st in old['optimizer']['state'].items())
+    from llmxtm_nb.core import save_torch
+    save_torch(tmp_path / "old.pt", old)
+    ends = []
+    for path in (tmp_path / "a" / "checkpoint.pt", tmp_path / "old.pt"):
+        c2, m2 = make()
+        t2 = trainer(m2, c2)
+        t2.resume(path)
+        assert all(t2.optimizer.state[v]['exp_avg'].shape == v.shape for _, v in t2._views)
+        t2.fit(3)
+        ends.append(m2)
+    same_state(*ends)

@@ -184,6 +184,33 @@ def target_report(rows, dataset="ECNews"):
     return out
 
 
+def merge_repeats(rounds):
+    """One row per (backbone, dataset, variant) from several rounds of speed rows: the median epoch (wall and CPU),
+    every round's epoch kept, the largest peak RSS. A row that failed in any round is kept as it is."""
+    import statistics
+    groups, order, failed = {}, [], []
+    for rows in rounds:
+        for r in rows:
+            if "error" in r:
+                failed.append(r); continue
+            key = (r["backbone"], r["dataset"], r["variant"])
+            if key not in groups: groups[key] = []; order.append(key)
+            groups[key].append(r)
+    out = []
+    for key in order:
+        rs = groups[key]
+        if len(rs) == 1:
+            out.append(rs[0]); continue
+        out.append({**rs[0], "s_per_epoch": statistics.median(r["s_per_epoch"] for r in rs),
+                    "s_per_step": statistics.median(r["s_per_step"] for r in rs),
+                    "cpu_s_per_epoch": statistics.median(r["cpu_s_per_epoch"] for r in rs),
+                    "cpu_s_per_step": statistics.median(r["cpu_s_per_step"] for r in rs),
+                    "peak_rss_mb": max(r["peak_rss_mb"] for r in rs), "repeats": len(rs),
+                    "repeats_s_per_epoch": [r["s_per_epoch"] for r in rs],
+                    "loadavg_end": rs[-1]["loadavg_end"]})
+    return out + failed
+
+
 def print_targets(rows):
     for name, value, unit, target, met in target_report(rows):
         verdict = "" if met is None else ("  met" if met else "  NOT met")
@@ -203,7 +230,8 @@ def shared_figures(data):
     for (bb, ds, var), r in sorted(latest.items(), key=str):
         if "s_per_epoch" in r:
             figs.append(figure(f"{bb} {ds} {var}: wall s/epoch", round(r["s_per_epoch"], 2), "s",
-                               note=f"threads={r.get('threads')}"))
+                               note=f"threads={r.get('threads')}" + (f", median of {r['repeats']} fresh-process epochs "
+                                    f"{[round(x, 2) for x in r['repeats_s_per_epoch']]}" if r.get("repeats") else "")))
         if "cpu_s_per_epoch" in r:
             figs.append(figure(f"{bb} {ds} {var}: CPU s/epoch", round(r["cpu_s_per_epoch"], 2), "s",
                                note=f"threads={r.get('threads')}, {'whole epoch' if r.get('epoch_measured_directly') else 'extrapolated from %s steps' % r.get('steps_timed')}"))
@@ -246,34 +274,8 @@ def refigure(path=RESULTS / "backbones.json"):
             print(f"{run_key}:"); print_targets(run["rows"])
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--datasets", default="ECNews")
-    ap.add_argument("--backbones", default="NMTM,InfoCTM,XTRA")
-    ap.add_argument("--variants", default="fast,reference", help="fast and/or reference (XTRA: fast only)")
-    ap.add_argument("--batches", type=int, default=0, help="timed steps per run (0: one whole epoch)")
-    ap.add_argument("--reference-batches", type=int, default=10, help="timed steps for the slow reference variant")
-    ap.add_argument("--K", type=int, default=50)
-    ap.add_argument("--full", action="store_true")
-    ap.add_argument("--epochs", type=int, default=0, help="--full: epochs (0: the paper's)")
-    ap.add_argument("--seeds", default="0")
-    ap.add_argument("--max-train", type=int, default=0, help="--full: subsample SVM training sets (0: all)")
-    ap.add_argument("--xtra-embeddings", default=None, choices=["random", "encoder"])
-    ap.add_argument("--key", default=None, help="name of this run in the results file")
-    ap.add_argument("--threads", type=int, default=1,
-                    help="torch threads per run (1: on a shared, oversubscribed machine OpenMP with 2 threads was "
-                         "17x slower per step than 1 thread on 2026-11-27, load ~22)")
-    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
-    ap.add_argument("--refigure", action="store_true",
-                    help="recompute the figures of the results files from their recorded runs, run nothing")
-    a = ap.parse_args()
-    if a.refigure:
-        return refigure()
-    if a.xtra_embeddings is None:
-        a.xtra_embeddings = "encoder" if a.full else "random"
-    if a.one:
-        return child_full(a) if a.full else child_speed(a)
-    meta = {"machine": machine(), "args": vars(a)}
+def one_round(a):
+    "Every configuration once, each in a fresh process: the rows, printed as they come."
     rows = []
     for ds in a.datasets.split(","):
         for bb in a.backbones.split(","):
@@ -297,6 +299,44 @@ def main():
                           f"({r['s_per_step']*1000:.0f} ms/step x {r['batches_per_epoch']}, "
                           f"{'whole epoch' if r['epoch_measured_directly'] else 'from %d steps' % r['steps_timed']}) "
                           f"cpu {r['cpu_s_per_epoch']:.1f} s/epoch, peak RSS {r['peak_rss_mb']:.0f} MB  load {r['loadavg_end'][0]:.1f}", flush=True)
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--datasets", default="ECNews")
+    ap.add_argument("--backbones", default="NMTM,InfoCTM,XTRA")
+    ap.add_argument("--variants", default="fast,reference", help="fast and/or reference (XTRA: fast only)")
+    ap.add_argument("--batches", type=int, default=0, help="timed steps per run (0: one whole epoch)")
+    ap.add_argument("--reference-batches", type=int, default=10, help="timed steps for the slow reference variant")
+    ap.add_argument("--repeats", type=int, default=1, help="speed: rounds over every configuration (fresh processes, "
+                    "in turn, so that the machine's drift hits all alike); rows keep the median epoch and every round's")
+    ap.add_argument("--K", type=int, default=50)
+    ap.add_argument("--full", action="store_true")
+    ap.add_argument("--epochs", type=int, default=0, help="--full: epochs (0: the paper's)")
+    ap.add_argument("--seeds", default="0")
+    ap.add_argument("--max-train", type=int, default=0, help="--full: subsample SVM training sets (0: all)")
+    ap.add_argument("--xtra-embeddings", default=None, choices=["random", "encoder"])
+    ap.add_argument("--key", default=None, help="name of this run in the results file")
+    ap.add_argument("--threads", type=int, default=1,
+                    help="torch threads per run (1: on a shared, oversubscribed machine OpenMP with 2 threads was "
+                         "17x slower per step than 1 thread on 2026-11-27, load ~22)")
+    ap.add_argument("--one", nargs=3, help=argparse.SUPPRESS)
+    ap.add_argument("--refigure", action="store_true",
+                    help="recompute the figures of the results files from their recorded runs, run nothing")
+    a = ap.parse_args()
+    if a.refigure:
+        return refigure()
+    if a.xtra_embeddings is None:
+        a.xtra_embeddings = "encoder" if a.full else "random"
+    if a.one:
+        return child_full(a) if a.full else child_speed(a)
+    meta = {"machine": machine(), "args": vars(a)}
+    rounds = [one_round(a) for _ in range(1 if a.full else max(1, a.repeats))]
+    rows = merge_repeats(rounds) if len(rounds) > 1 else rounds[0]
+    if len(rounds) > 1:
+        print(f"median of {len(rounds)} rounds:", ", ".join(f"{r['backbone']} {r['dataset']} {r['variant']} "
+                                                           f"{r['s_per_epoch']:.2f} s" for r in rows if "error" not in r))
     if not a.full and target_report(rows):
         print("Targets of the backbone issue (ECNews):")
         print_targets(rows)
