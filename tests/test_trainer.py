@@ -209,6 +209,11 @@ def test_word_major_weights_are_stepped_through_contiguous_views(name):
     for p, v in viewed._views:
         assert viewed.optimizer.state[v]['exp_avg'].shape == p.shape[::-1]
         assert v.data_ptr() == p.data_ptr()
+    p, v = viewed._views[0]
+    p.data = p.data.clone()   # new memory, as a move between devices or a replacing load gives
+    before = p.detach().clone()
+    viewed.train_step(next(iter(viewed.batches(1))))
+    assert v.data_ptr() == p.data_ptr() and not torch.equal(before, p.detach())   # the optimiser followed it
 
 
 def test_a_checkpoint_with_moments_stored_as_the_parameters_resumes_identically(tmp_path):
