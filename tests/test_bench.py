@@ -195,6 +195,20 @@ def test_gpu_check_runs_its_comparison_on_the_cpu(tmp_path):
     assert not (tmp_path / "gpu.json").exists() and not list(tmp_path.glob("**/gpu.json"))   # a dry run writes nothing
 
 
+def test_gpu_step_diagnostic_counts_operator_reads_on_the_cpu(tmp_path):
+    "diag_gpu_step.py --device cpu: the profiled steps run; no CUDA events there, but the reads of values are counted."
+    import os, subprocess, sys
+    env = {**os.environ, "LLMXTM_CACHE_DIR": str(tmp_path / "cache")}
+    p = subprocess.run([sys.executable, str(REPO / "tests" / "bench" / "diag_gpu_step.py"), "--dataset", "demo",
+                        "--device", "cpu", "--backbones", "NMTM", "--steps", "3", "--results", str(tmp_path)],
+                       check=True, cwd=tmp_path, capture_output=True, text=True, env=env)
+    line = next(l for l in p.stdout.splitlines() if l.startswith("NMTM "))
+    r = json.loads(line.split(" ", 1)[1])
+    assert r["steps"] == 3 and r["wall_ms"] > 0 and r["launches"] == 0 and r["gpu_busy_ms"] == 0
+    assert r["reads"].get("aten::_local_scalar_dense", 0) >= 1      # the per-step read of the loss values at least
+    assert not (tmp_path / "diag_gpu_step.json").exists()
+
+
 def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path, monkeypatch):
     """quality.py end to end on the demo corpus: a 2-epoch run; its checkpoint evaluated through a tagged copy (a
     'partial' row equal to the finished run's, kept out of the means); the tagged run continued to 4 epochs."""

@@ -82,21 +82,33 @@ def epoch_time(name, corpus, seed=0, warmup=5, device='cuda'):
             'peak_gpu_mb': torch.cuda.max_memory_allocated() / 2**20 if cuda else None}
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__.split('\n\n')[0])
+def gpu_arguments(doc:str, results_file:str, cpu_help:str) -> argparse.ArgumentParser:
+    "The options the GPU scripts share: data set, backbones, device (cpu: a check of the script), results folder."
+    ap = argparse.ArgumentParser(description=doc.split('\n\n')[0])
     ap.add_argument('--dataset', default='ECNews')
     ap.add_argument('--backbones', default='NMTM,InfoCTM,XTRA')
-    ap.add_argument('--seed', type=int, default=0)
-    ap.add_argument('--device', default='cuda', help="'cpu' checks the script itself (CPU against CPU, nothing written)")
-    ap.add_argument('--results', type=Path, default=HERE / 'results', help='folder of the results file gpu.json')
-    a = ap.parse_args()
+    ap.add_argument('--device', default='cuda', help=f"'cpu' checks the script itself ({cpu_help}, nothing written)")
+    ap.add_argument('--results', type=Path, default=HERE / 'results', help=f'folder of the results file {results_file}')
+    return ap
+
+
+def gpu_corpus(a, script:str):
+    "Refuse to run without CUDA unless --device cpu; the corpus, with progress bars off."
     import torch
-    if a.device != 'cpu' and not torch.cuda.is_available(): raise SystemExit("gpu_check.py needs a CUDA device")
+    if a.device != 'cpu' and not torch.cuda.is_available(): raise SystemExit(f"{script} needs a CUDA device")
     from llmxtm_nb.core import set_progress
     from llmxtm_nb.data import load_corpus
-    from llmxtm_nb.bench import bench_result, figure, write_result
     set_progress(False)
-    corpus = load_corpus(a.dataset)
+    return load_corpus(a.dataset)
+
+
+def main():
+    ap = gpu_arguments(__doc__, 'gpu.json', 'CPU against CPU')
+    ap.add_argument('--seed', type=int, default=0)
+    a = ap.parse_args()
+    import torch
+    from llmxtm_nb.bench import bench_result, figure, write_result
+    corpus = gpu_corpus(a, 'gpu_check.py')
     figs, runs = [], {}
     for name in a.backbones.split(','):
         r = {**same_function(name, corpus, a.seed, a.device), **epoch_time(name, corpus, a.seed, device=a.device)}
