@@ -236,6 +236,18 @@ def _mm_as(a, b, word:bool):
     "a @ b, stored word-major (strides (1, K)) when `word`, row-major otherwise."
     return torch.mm(b.t(), a.t()).t() if word else torch.mm(a, b)
 
+# Where the decoder shifts each row of scores by its own maximum instead of by a bound computed from the batch-norm
+# parameters: the bound is one pass cheaper on a CPU, but reading it (and checking the row sums) makes a GPU stop
+# and wait for its queue twice per language and step.
+_ROW_MAX_DEVICES = ('cuda',)
+
+def _exp_by_row_max(e, zc, shift, gs, rows, cols, vals):
+    "e ← 2^((y − max_v y)·log2 e) in place; returns x·(y − max) per row and the row sums of e (nothing read back)."
+    torch.addcmul(shift * _LOG2E, zc, gs * _LOG2E, out=e)
+    m = e.amax(1)
+    xy = torch.zeros(e.shape[0], dtype=e.dtype, device=e.device).index_add_(0, rows, vals * (e[rows, cols] - m[rows])) / _LOG2E
+    return xy, e.sub_(m[:, None]).exp2_().sum(1)
+
 class _DecoderNLL(torch.autograd.Function):
     @staticmethod
     def forward(ctx, theta, w, shift, scale, rows, cols, vals, eps:float, ws:Workspace):
@@ -248,16 +260,16 @@ class _DecoderNLL(torch.autograd.Function):
         s = (var + eps).rsqrt()
         gs = scale * s
         n = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals)
-        c = float((scale.abs() * math.sqrt(B - 1) + shift).max())
-        # exponentials in base 2 of the scores scaled by log2(e): torch's exp2 is ~3x faster than its exp on a CPU
-        torch.addcmul((shift - c) * _LOG2E, zc, gs * _LOG2E, out=e)      # (y − c) log2 e
-        xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * e[rows, cols]) / _LOG2E
-        S = e.exp2_().sum(1)
-        if not bool((S > 1e-30).all()):    # a row far below the bound: shift each row by its own maximum
-            torch.addcmul(shift * _LOG2E, zc, gs * _LOG2E, out=e)
-            m = e.amax(1)
-            xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * (e[rows, cols] - m[rows])) / _LOG2E
-            S = e.sub_(m[:, None]).exp2_().sum(1)
+        if dev.type in _ROW_MAX_DEVICES:
+            xy, S = _exp_by_row_max(e, zc, shift, gs, rows, cols, vals)
+        else:
+            c = float((scale.abs() * math.sqrt(B - 1) + shift).max())
+            # exponentials in base 2 of the scores scaled by log2(e): torch's exp2 is ~3x faster than its exp on a CPU
+            torch.addcmul((shift - c) * _LOG2E, zc, gs * _LOG2E, out=e)      # (y − c) log2 e
+            xy = torch.zeros(B, dtype=dt, device=dev).index_add_(0, rows, vals * e[rows, cols]) / _LOG2E
+            S = e.exp2_().sum(1)
+            if not bool((S > 1e-30).all()):    # a row far below the bound: shift each row by its own maximum
+                xy, S = _exp_by_row_max(e, zc, shift, gs, rows, cols, vals)
         loss = (n * S.log() - xy).mean()
         ctx.save_for_backward(tc, w, scale, zc, e, S, s, gs, rows, cols, vals, n)
         ctx.used, ctx.ws = False, ws

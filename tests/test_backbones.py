@@ -435,6 +435,17 @@ def test_fused_decoder_loss_equals_plain_formulation(B, V, K, seed, word):
         assert torch.allclose(getattr(bp, k).float(), getattr(bf, k).float(), rtol=1e-5, atol=1e-6), k
 
 
+@pytest.mark.parametrize("B,V,K,seed,word", [(7, 30, 4, 0, False), (64, 500, 50, 3, True)])
+def test_fused_decoder_loss_shifting_by_row_maxima_is_the_same_function(B, V, K, seed, word, monkeypatch):
+    "The path a GPU takes (each row shifted by its own maximum, nothing read back), forced on the CPU: same loss and gradients."
+    import llmxtm_nb.backbone as bb
+    monkeypatch.setattr(bb, "_ROW_MAX_DEVICES", ("cuda", "cpu"))
+    calls, real = [], bb._exp_by_row_max
+    monkeypatch.setattr(bb, "_exp_by_row_max", lambda *a: calls.append(1) or real(*a))
+    test_fused_decoder_loss_equals_plain_formulation(B, V, K, seed, word)
+    assert calls   # the path under test ran
+
+
 def test_fused_decoder_loss_is_as_accurate_as_float32_allows():
     """Against the plain formulation in float64: the fused float32 loss (base-2 exponentials, batch-norm backward in
     closed form) must be within a few float32 roundings of the exact value and gradients, at ECNews-like sizes."""

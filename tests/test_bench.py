@@ -209,6 +209,18 @@ def test_gpu_step_diagnostic_counts_operator_reads_on_the_cpu(tmp_path):
     assert not (tmp_path / "diag_gpu_step.json").exists()
 
 
+def test_decoder_sync_ab_times_both_ways_and_restores_the_setting(monkeypatch):
+    "diag_decoder_sync_ab.py on the CPU: both ways timed on one trainer; the module's setting is put back afterwards."
+    monkeypatch.syspath_prepend(str(REPO / "tests" / "bench"))
+    import llmxtm_nb.backbone as bb
+    from llmxtm_nb.data import load_corpus
+    ab = _bench_script("diag_decoder_sync_ab")
+    before = bb._ROW_MAX_DEVICES
+    r = ab.ab("NMTM", load_corpus("demo"), "cpu", groups=2, group=2)
+    assert set(r) == {"bound", "row max"} and all(v > 0 for v in r.values())
+    assert bb._ROW_MAX_DEVICES == before
+
+
 def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path, monkeypatch):
     """quality.py end to end on the demo corpus: a 2-epoch run; its checkpoint evaluated through a tagged copy (a
     'partial' row equal to the finished run's, kept out of the means); the tagged run continued to 4 epochs."""
