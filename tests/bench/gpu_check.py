@@ -20,15 +20,12 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 
 
-def _build(name, corpus, seed):
-    import numpy as np
-    from llmxtm_nb.trainer import build_backbone
-    kw = {}
-    if name.lower() == 'xtra':
-        rng = np.random.default_rng(seed)
-        H = [rng.normal(size=(s.n_docs('train'), 384)).astype(np.float32) for s in corpus.sides]
-        kw['doc_embeddings'] = tuple(h / np.linalg.norm(h, axis=1, keepdims=True) for h in H)
-    return build_backbone(name, corpus, seed=seed, **kw)
+def _build(name, corpus, seed, K=50):
+    "The speed benchmark's model: the fast path, XTRA with random unit document embeddings."
+    import sys
+    sys.path.insert(0, str(HERE))
+    from bench_backbones import _build as build
+    return build(name, corpus, 'fast', 'random', seed, K)
 
 
 def _losses_and_grads(model, batch):

@@ -378,7 +378,7 @@ def main():
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--quiet', action='store_true')
     ap.add_argument('--note', default='', help='phase1: a sentence kept with the row (where it trained, ...)')
-    ap.add_argument('--device', default='cpu', help="phase1: where to train (cpu, cuda); the rows say which")
+    ap.add_argument('--device', default='cpu', help="phase1: where to train (cpu, cuda); a row records the device of the process that wrote it")
     ap.add_argument('--train-only', action='store_true', help='phase1: train and save, evaluate later (e.g. '
                     'train on a GPU machine, evaluate where the reference corpora are)')
     ap.add_argument('--tag', default='', help="a run of its own (folder suffix, row key '@TAG'), e.g. a longer "
