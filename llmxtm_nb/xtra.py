@@ -143,12 +143,17 @@ class XTRA(CrossLingualTopicModel):
         i1, i2 = batch.idx1.to(self.w1.device), batch.idx2.to(self.w1.device)
         nce = _cos_nce(self.drop(self.prj_rep(th1)), self.H[0][i1]) + _cos_nce(self.drop(self.prj_rep(th2)), self.H[1][i2])
         cl = _supcon(torch.cat([th1, th2]), torch.cat([self.C[0][i1], self.C[1][i2]]), self.tau)
-        p1, p2 = self.drop(self.prj_beta[0](self.w1)), self.drop(self.prj_beta[1](self.w2))   # β-only: once per step
-        bl = 0.5 * (_cos_nce(p1, p2) + _cos_nce(p2, p1))
+        bl = self.beta_alignment()
         l1, l2 = self.langs
         return {'losses': {f'rec_{l1}': rec1, f'kl_{l1}': kl1, f'rec_{l2}': rec2, f'kl_{l2}': kl2,
                            'infonce': self.w_nce * nce, 'cluster': self.w_cl * cl, 'beta_align': self.w_beta * bl},
                 'theta': (th1, th2)}
+
+    def beta_alignment(self):
+        "Unweighted contrast between the two languages' projected topic-word weights (topic k of one language should pick topic k of the other)."
+        # it depends on β alone, not on the batch: one computation per step, whatever the languages' batch sizes
+        p1, p2 = self.drop(self.prj_beta[0](self.w1)), self.drop(self.prj_beta[1](self.w2))
+        return 0.5 * (_cos_nce(p1, p2) + _cos_nce(p2, p1))
 
 # %% ../nbs/43_xtra.ipynb #ba13a6bf
 def build_xtra(corpus, num_topics:int=50, doc_embeddings=None, encoder=None, seed:int=0, **params) -> XTRA:
