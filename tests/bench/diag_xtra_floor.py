@@ -95,6 +95,7 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--results', type=Path, default=RESULTS, help='results file (default: %(default)s)')
     ap.add_argument('--relaxations', action='store_true', help='also time the changed XTRAs of RELAXATIONS')
+    ap.add_argument('--key', default='', help="the run's key in the results file (default: '<dataset> t<threads>')")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(a.threads)
@@ -134,7 +135,7 @@ def main():
     from llmxtm_nb.bench import bench_result, figure, machine_info
     from llmxtm_nb.core import atomic_write_json
     n_params = {k: sum(p.numel() for p in t.model.parameters()) for k, t in trainers.items()}
-    key = f"{a.dataset} t{a.threads}"
+    key = a.key or f"{a.dataset} t{a.threads}"
     run = {'dataset': a.dataset, 'threads': a.threads, 'groups': a.groups, 'group': a.group, 'seed': a.seed,
            'median_ms': med, 'floor_ms': floor, 'floor_over_nmtm_step': floor / med['nmtm_step'],
            'xtra_over_nmtm_step': med['xtra_step'] / med['nmtm_step'], 'relaxed_over_nmtm_step': relaxed,
