@@ -168,7 +168,8 @@ def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
     # its own cache: the demo's document embeddings must not land in the session's cache other tests count
     env = {**os.environ, "LLMXTM_CACHE_DIR": str(tmp_path / "cache")}
     subprocess.run([sys.executable, str(REPO / "tests" / "bench" / "diag_xtra_floor.py"), "--dataset", "demo",
-                    "--threads", "1", "--groups", "2", "--group", "1", "--results", str(out), "--relaxations"],
+                    "--threads", "1", "--groups", "2", "--group", "1", "--results", str(out), "--relaxations",
+                    "--epochs", "1"],
                    check=True, cwd=tmp_path, capture_output=True, env=env)
     r = json.loads(out.read_text())
     run = r["runs"]["demo t1"]
@@ -177,15 +178,20 @@ def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
     assert set(m) == {"nmtm_step", "xtra_step", "nmtm_maps", "xtra_beta_proj", "adam_nmtm", "adam_xtra"} | relaxed
     assert all(v > 0 for v in m.values())
     assert run["relaxed_over_nmtm_step"] == pytest.approx({k: m[k] / m["nmtm_step"] for k in relaxed})
+    e = run["epoch_s"]
+    assert set(e) == {"NMTM", "XTRA"} | relaxed and all(v > 0 for v in e.values())
+    assert run["epoch_over_nmtm_epoch"] == pytest.approx({k: e[k] / e["NMTM"] for k in e if k != "NMTM"})
     assert run["floor_ms"] == pytest.approx(m["nmtm_step"] - m["nmtm_maps"] + m["xtra_beta_proj"] + m["adam_xtra"] - m["adam_nmtm"])
     assert run["parameters"]["XTRA"] > run["parameters"]["NMTM"]
     load_result(out)
 
 
-def test_xtra_relaxations_change_only_what_they_say():
+def test_xtra_relaxations_change_only_what_they_say(tmp_path, monkeypatch):
     "The changed XTRA of diag_xtra_floor.py --relaxations: β alignment on one step in four, narrower and frozen input layers."
     import torch
     from llmxtm_nb.data import load_corpus
+    # its own cache: the demo's document embeddings must not land in the session's cache other tests count
+    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path / "cache"))
     from llmxtm_nb.trainer import Trainer
     corpus = load_corpus("demo")
     m = _bench_script("diag_xtra_floor").relaxed_xtra(corpus, beta_every=4, share_dim=300, freeze_input=True)
@@ -193,12 +199,12 @@ def test_xtra_relaxations_change_only_what_they_say():
     projections = []
     m.prj_beta[0].register_forward_hook(lambda *_: projections.append(1))
     tr = Trainer(m, corpus, show_progress=False, seed=0)
-    frozen = [layer.weight.detach().clone() for layer in m.inp]
+    frozen = [p.detach().clone() for layer in m.inp for p in layer.parameters()]
     head = m.fc1.weight.detach().clone()
     batches = list(tr.batches(0))
     for i in range(8): tr.train_step(batches[i % len(batches)])
     assert len(projections) == 2                                    # steps 1 and 5 of 8
-    assert all(torch.equal(layer.weight, w) and layer.weight.grad is None for layer, w in zip(m.inp, frozen))
+    assert all(torch.equal(p, w) and p.grad is None for p, w in zip((p for layer in m.inp for p in layer.parameters()), frozen))
     assert not torch.equal(m.fc1.weight, head)                     # the rest of the model still trains
     published = _bench_script("diag_xtra_floor").relaxed_xtra(corpus)
     assert published.inp[0].weight.shape[1] == 1000 and published.inp[0].weight.requires_grad

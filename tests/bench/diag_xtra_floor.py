@@ -19,15 +19,22 @@ the model or its optimiser.
 With --relaxations it also times whole steps of XTRA changed in the ways that could bring it closer (none is the
 published model; each is timed, not trained to convergence):
 
-  xtra_beta_every4   the β alignment (projections and contrast) computed on one step in four
+  xtra_beta_every4   the β alignment (projections and contrast) computed on one step in four (on the other three
+                     the projections get no gradient, so Adam leaves them alone too)
   xtra_share300      input layers of 300 units instead of 1,000
-  xtra_input_frozen  no gradient and no Adam step for the two input layers: a bound that any lazy (row-sparse)
-                     Adam for them stays above, since that would still compute and apply the rows of the batch
+  xtra_input_frozen  no gradient and no Adam step for the two input layers (weights and biases): a bound that any
+                     lazy (row-sparse) Adam for them stays above, since that would still compute and apply the rows
+                     of the batch
   xtra_relaxed_all   the three together
 
-    python tests/bench/diag_xtra_floor.py --dataset ECNews --threads 2 --groups 40 [--relaxations]
+With --epochs N it then trains N whole epochs of NMTM, XTRA and each timed relaxation in turn (the order reversed
+every round, Python's cycle collector kept away as in `Trainer.fit`) and reports their epoch ratios: steps timed in
+alternation with other models run with colder caches than the steps of one model's epoch, so the step ratios alone
+do not settle the epoch target.
 
-Results go to tests/bench/results/diag_xtra_floor.json (one entry per dataset and threads).
+    python tests/bench/diag_xtra_floor.py --dataset ECNews --threads 2 --groups 40 [--relaxations] [--epochs 2]
+
+Results go to tests/bench/results/diag_xtra_floor.json (one entry per key: --key, else '<dataset> t<threads>').
 """
 import argparse, fcntl, itertools, json, statistics, time
 from pathlib import Path
@@ -75,14 +82,13 @@ RELAXATIONS = {'xtra_beta_every4': dict(beta_every=4), 'xtra_share300': dict(sha
 
 def relaxed_xtra(corpus, seed:int=0, beta_every:int=1, share_dim:int|None=None, freeze_input:bool=False):
     "An XTRA changed for timing only: β alignment on one call in `beta_every`, other input width, frozen input layers."
-    import torch
     from llmxtm_nb.trainer import build_backbone
     model = build_backbone('XTRA', corpus, seed=seed, **({'share_dim': share_dim} if share_dim else {}))
     if beta_every > 1:
-        full, calls, skipped = model.beta_alignment, itertools.count(), torch.zeros(())
-        model.beta_alignment = lambda: full() if next(calls) % beta_every == 0 else skipped
+        full, calls = model.beta_alignment, itertools.count()
+        model.beta_alignment = lambda: full() if next(calls) % beta_every == 0 else model.w1.new_zeros(())
     if freeze_input:
-        for layer in model.inp: layer.weight.requires_grad_(False)
+        for layer in model.inp: layer.requires_grad_(False)
     return model
 
 
@@ -95,12 +101,13 @@ def main():
     ap.add_argument('--seed', type=int, default=0)
     ap.add_argument('--results', type=Path, default=RESULTS, help='results file (default: %(default)s)')
     ap.add_argument('--relaxations', action='store_true', help='also time the changed XTRAs of RELAXATIONS')
+    ap.add_argument('--epochs', type=int, default=0, help='rounds of whole epochs of each model (0: none)')
     ap.add_argument('--key', default='', help="the run's key in the results file (default: '<dataset> t<threads>')")
     a = ap.parse_args()
     import torch
     torch.set_num_threads(a.threads)
     from llmxtm_nb.data import load_corpus
-    from llmxtm_nb.trainer import Trainer, build_backbone
+    from llmxtm_nb.trainer import Trainer, build_backbone, _frozen_gc
     corpus = load_corpus(a.dataset)
     trainers = {name: Trainer(build_backbone(name, corpus, seed=a.seed), corpus, show_progress=False, seed=a.seed)
                 for name in ('NMTM', 'XTRA')}
@@ -132,6 +139,17 @@ def main():
           f"(XTRA's actual step {med['xtra_step'] / med['nmtm_step']:.2f}x)")
     relaxed = {k: med[k] / med['nmtm_step'] for k in RELAXATIONS if k in med}
     for k, v in relaxed.items(): print(f"  {k} step = {v:.2f}x NMTM's step")
+    epoch_s = {k: [] for k in trainers} if a.epochs else {}
+    with _frozen_gc():
+        for r in range(a.epochs):
+            for k in (list(epoch_s) if r % 2 == 0 else list(epoch_s)[::-1]):
+                t0 = time.perf_counter()
+                for b in trainers[k].batches(r + 1): trainers[k].train_step(b)
+                epoch_s[k].append(time.perf_counter() - t0)
+    epoch_med = {k: statistics.median(v) for k, v in epoch_s.items()}
+    epoch_ratio = {k: v / epoch_med['NMTM'] for k, v in epoch_med.items() if k != 'NMTM'}
+    for k, v in epoch_ratio.items():
+        print(f"  {k} epoch {epoch_med[k]:.2f} s = {v:.2f}x NMTM's {epoch_med['NMTM']:.2f} s (median of {a.epochs})")
     from llmxtm_nb.bench import bench_result, figure, machine_info
     from llmxtm_nb.core import atomic_write_json
     n_params = {k: sum(p.numel() for p in t.model.parameters()) for k, t in trainers.items()}
@@ -139,7 +157,8 @@ def main():
     run = {'dataset': a.dataset, 'threads': a.threads, 'groups': a.groups, 'group': a.group, 'seed': a.seed,
            'median_ms': med, 'floor_ms': floor, 'floor_over_nmtm_step': floor / med['nmtm_step'],
            'xtra_over_nmtm_step': med['xtra_step'] / med['nmtm_step'], 'relaxed_over_nmtm_step': relaxed,
-           'parameters': n_params,
+           'epoch_s': epoch_med, 'epoch_over_nmtm_epoch': epoch_ratio,
+           'raw_epoch_s': {k: [round(x, 3) for x in v] for k, v in epoch_s.items()}, 'parameters': n_params,
            'raw_ms': {k: [round(x, 3) for x in v] for k, v in times.items()},
            'machine': {**machine_info(), 'torch': torch.__version__, 'threads': torch.get_num_threads(),
                        'date': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}}
@@ -154,7 +173,8 @@ def main():
             figure(f"{k}: floor of an exact XTRA step", r['floor_ms'], 'ms'),
             figure(f"{k}: floor / NMTM step", r['floor_over_nmtm_step'], ''),
             figure(f"{k}: XTRA step / NMTM step", r['xtra_over_nmtm_step'], ''),
-            *(figure(f"{k}: {part} step / NMTM step", v, '') for part, v in r.get('relaxed_over_nmtm_step', {}).items()))]
+            *(figure(f"{k}: {part} step / NMTM step", v, '') for part, v in r.get('relaxed_over_nmtm_step', {}).items()),
+            *(figure(f"{k}: {part} epoch / NMTM epoch", v, '') for part, v in r.get('epoch_over_nmtm_epoch', {}).items()))]
         atomic_write_json(out, bench_result('diag_xtra_floor', figs, settings={'seed': a.seed}, device='cpu', runs=runs))
     print(f"written to {out}")
 
