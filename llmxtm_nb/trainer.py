@@ -207,12 +207,13 @@ class Trainer:
                 if isinstance(r, dict): out.update(r)
         return out
 
-    def _bn_buffers(self) -> list:
+    def _forward_buffers(self) -> list:
+        "Buffers a training forward pass changes: batch-norm statistics, and whatever the model lists in `forward_state()`."
         out = []
         for mod in self.model.modules():
             if isinstance(mod, torch.nn.modules.batchnorm._BatchNorm):
                 out += [b for b in (mod.running_mean, mod.running_var, mod.num_batches_tracked) if b is not None]
-        return out
+        return out + list(getattr(self.model, 'forward_state', list)())
 
     def train_step(self, batch) -> dict:
         "One optimisation step; returns the loss terms as floats."
@@ -253,7 +254,7 @@ class Trainer:
         if self.step == 0 and not getattr(self, '_resumed', False): seed_everything(self.seed)
         self.model.train()
         self._call('on_train_start')
-        bn_buffers = self._bn_buffers()   # the modules do not change during a fit: walk them once
+        moved = self._forward_buffers()   # the modules do not change during a fit: walk them once
         try:
             while self.epoch < target:
                 e = self.epoch
@@ -266,7 +267,7 @@ class Trainer:
                 if bar is not None: bar.update(self.batch_in_epoch)
                 for batch in itertools.islice(iter(batches), self.batch_in_epoch, None):
                     self._rng = _rng_state()
-                    self._bn_snapshot = [b.clone() for b in bn_buffers]   # the forward pass moves BN running stats
+                    self._forward_snapshot = [b.clone() for b in moved]   # undone if the step is interrupted
                     if len(batch) >= 2:
                         vals = self.train_step(batch)
                         self.step += 1
@@ -290,8 +291,8 @@ class Trainer:
                 if self.checkpoint_dir and self.checkpoint_every and self.epoch % self.checkpoint_every == 0:
                     self.save_checkpoint()
         except KeyboardInterrupt:
-            if self._rng is not None and getattr(self, '_bn_snapshot', None):   # interrupted inside a step: undo its forward
-                for live, saved in zip(self._bn_buffers(), self._bn_snapshot): live.copy_(saved)
+            if self._rng is not None and getattr(self, '_forward_snapshot', None):   # interrupted inside a step: undo its forward
+                for live, saved in zip(self._forward_buffers(), self._forward_snapshot): live.copy_(saved)
             if self.checkpoint_dir: self.save_checkpoint()
             raise
         if self.checkpoint_dir: self.save_checkpoint()

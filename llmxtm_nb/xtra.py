@@ -22,7 +22,7 @@ from .backbone import (CrossLingualTopicModel, FastDropout, GaussianHead, Laplac
                                 frozen_scale_bn, sample_theta)
 
 # %% auto #0
-__all__ = ['cluster_documents', 'cluster_beta', 'cluster_prior_alpha', 'XTRA', 'build_xtra']
+__all__ = ['XTRA_LITE', 'cluster_documents', 'cluster_beta', 'cluster_prior_alpha', 'XTRA', 'build_xtra']
 
 # %% ../nbs/43_xtra.ipynb #c024c254
 def cluster_documents(H1, H2, # document embeddings of the two languages [N1, d], [N2, d]
@@ -87,14 +87,19 @@ class XTRA(CrossLingualTopicModel):
                  beta_init1=None, beta_init2=None, prior_alpha=None, doc_dim:int=384,
                  hidden:int=300, share_dim:int=1000, dropout:float=0.2, proj_dim:int=384,
                  weight_infonce:float=80.0, weight_beta:float=7.0, weight_cluster:float=10.0,
-                 infonce_temperature:float=0.2):
+                 infonce_temperature:float=0.2,
+                 beta_align_every:int=1, # >1 changes the model: the β alignment on one training step in n, n times the weight
+                ):
         super().__init__(vocab1, vocab2, langs, num_topics)
         V1, V2, K = len(vocab1), len(vocab2), num_topics
+        if isinstance(beta_align_every, bool) or int(beta_align_every) != beta_align_every or beta_align_every < 1:
+            raise ValueError(f"beta_align_every must be a whole number >= 1 (1: every step, as published), got {beta_align_every!r}")
+        self.beta_align_every = int(beta_align_every)
         self.init_args = dict(vocab1=list(vocab1), vocab2=list(vocab2), langs=tuple(langs), num_topics=K,
                               beta_init1=None, beta_init2=None, prior_alpha=prior_alpha, doc_dim=doc_dim,
                               hidden=hidden, share_dim=share_dim, dropout=dropout, proj_dim=proj_dim,
                               weight_infonce=weight_infonce, weight_beta=weight_beta, weight_cluster=weight_cluster,
-                              infonce_temperature=infonce_temperature)
+                              infonce_temperature=infonce_temperature, beta_align_every=self.beta_align_every)
         self.w_nce, self.w_beta, self.w_cl, self.tau = weight_infonce, weight_beta, weight_cluster, infonce_temperature
         init = lambda b, V: (torch.as_tensor(np.asarray(b), dtype=torch.float32) if b is not None
                              else nn.init.xavier_uniform_(torch.empty(K, V)))
@@ -110,6 +115,8 @@ class XTRA(CrossLingualTopicModel):
         self.prj_beta = nn.ModuleList([nn.Linear(V1, proj_dim), nn.Linear(V2, proj_dim)])
         self.prj_rep = nn.Linear(K, doc_dim)
         self.H = [None, None]; self.C = [None, None]
+        # the step counter travels in the state_dict, so that a resumed run skips the same steps
+        if self.beta_align_every > 1: self.register_buffer('beta_align_step', torch.zeros((), dtype=torch.long))
 
     def attach(self, H1, H2, c1, c2):
         "Attach training document embeddings [N, d] and cluster labels [N] (not saved with the model)."
@@ -143,7 +150,7 @@ class XTRA(CrossLingualTopicModel):
         i1, i2 = batch.idx1.to(self.w1.device), batch.idx2.to(self.w1.device)
         nce = _cos_nce(self.drop(self.prj_rep(th1)), self.H[0][i1]) + _cos_nce(self.drop(self.prj_rep(th2)), self.H[1][i2])
         cl = _supcon(torch.cat([th1, th2]), torch.cat([self.C[0][i1], self.C[1][i2]]), self.tau)
-        bl = self.beta_alignment()
+        bl = self.scheduled_beta_alignment()
         l1, l2 = self.langs
         return {'losses': {f'rec_{l1}': rec1, f'kl_{l1}': kl1, f'rec_{l2}': rec2, f'kl_{l2}': kl2,
                            'infonce': self.w_nce * nce, 'cluster': self.w_cl * cl, 'beta_align': self.w_beta * bl},
@@ -154,6 +161,18 @@ class XTRA(CrossLingualTopicModel):
         # it depends on β alone, not on the batch: one computation per step, whatever the languages' batch sizes
         p1, p2 = self.drop(self.prj_beta[0](self.w1)), self.drop(self.prj_beta[1](self.w2))
         return 0.5 * (_cos_nce(p1, p2) + _cos_nce(p2, p1))
+
+    def forward_state(self) -> list:
+        "Buffers a training forward pass changes besides batch norm (the trainer undoes them when a step is interrupted)."
+        return [self.beta_align_step] if self.beta_align_every > 1 else []
+
+    def scheduled_beta_alignment(self):
+        "The β alignment of this forward pass: always in eval mode or as published; with `beta_align_every` = n > 1, on one training step in n, n times over (the same pull on average), else 0."
+        n = self.beta_align_every
+        if n == 1 or not self.training: return self.beta_alignment()
+        step = int(self.beta_align_step)   # a device sync on a GPU; this option is meant for CPUs
+        self.beta_align_step += 1
+        return n * self.beta_alignment() if step % n == 0 else self.w1.new_zeros(())
 
 # %% ../nbs/43_xtra.ipynb #ba13a6bf
 def build_xtra(corpus, num_topics:int=50, doc_embeddings=None, encoder=None, seed:int=0, **params) -> XTRA:
@@ -169,8 +188,13 @@ def build_xtra(corpus, num_topics:int=50, doc_embeddings=None, encoder=None, see
             raise ValueError(f"{s.lang}: {h.shape[0]} document embeddings for {s.n_docs('train')} training documents")
     c1, c2 = cluster_documents(H1, H2, num_topics, seed=seed)
     keep = {k: v for k, v in params.items() if k in ('hidden', 'share_dim', 'dropout', 'weight_infonce', 'weight_beta',
-                                                      'weight_cluster', 'infonce_temperature', 'proj_dim')}
+                                                      'weight_cluster', 'infonce_temperature', 'proj_dim',
+                                                      'beta_align_every')}
     m = XTRA(corpus.l1.vocab, corpus.l2.vocab, corpus.langs, num_topics,
              cluster_beta(corpus.l1.train_bow, c1, num_topics), cluster_beta(corpus.l2.train_bow, c2, num_topics),
              cluster_prior_alpha(c1, c2, num_topics), doc_dim=H1.shape[1], **keep)
     return m.attach(H1, H2, c1, c2)
+
+# %% ../nbs/43_xtra.ipynb #0fe5bd7a
+# XTRA-lite's two changes together; not the published model (see above)
+XTRA_LITE = dict(beta_align_every=4, share_dim=300)

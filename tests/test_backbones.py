@@ -15,7 +15,7 @@ from llmxtm_nb.dictionary import BilingualDictionary
 from llmxtm_nb.nmtm import NMTM, translation_map_parts, build_nmtm
 from llmxtm_nb.infoctm import InfoCTM, tami_loss, positive_masks, neighbour_matrix, build_infoctm
 from llmxtm_nb.xtra import XTRA, build_xtra
-from llmxtm_nb.trainer import build_backbone
+from llmxtm_nb.trainer import Trainer, build_backbone
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -261,10 +261,10 @@ def test_laplace_prior_matches_formula():
     assert np.allclose(p.mu2.numpy(), mu, atol=1e-6) and np.allclose(p.var2.numpy(), var, atol=1e-6)
 
 
-def xtra_for(c, K=4):
+def xtra_for(c, K=4, **params):
     rng = np.random.default_rng(0)
     H = (rng.normal(size=(c.l1.train_bow.shape[0], 16)), rng.normal(size=(c.l2.train_bow.shape[0], 16)))
-    return build_xtra(c, K, doc_embeddings=H, hidden=8, share_dim=16, proj_dim=8)
+    return build_xtra(c, K, doc_embeddings=H, **{'hidden': 8, 'share_dim': 16, 'proj_dim': 8, **params})
 
 
 @pytest.mark.parametrize("name", ["NMTM", "InfoCTM", "XTRA"])
@@ -533,3 +533,26 @@ def test_fast_training_follows_the_reference_for_several_steps(name):
         assert torch.allclose(fast[k], ref[k], rtol=1e-4, atol=5e-5), (k, (fast[k] - ref[k]).abs().max())
     for k, v in models[1].state_dict().items():   # batch-norm running statistics too
         if 'running' in k: assert torch.allclose(models[0].state_dict()[k], v, rtol=1e-3, atol=1e-4), (k, (models[0].state_dict()[k] - v).abs().max())
+
+
+def test_xtra_lite_changes_only_what_it_says(tmp_path, monkeypatch):
+    "XTRA-lite on the demo corpus: β alignment on one step in four, narrower input layers, everything trains."
+    from llmxtm_nb.data import load_corpus
+    from llmxtm_nb.xtra import XTRA_LITE
+    # its own cache: the demo's document embeddings must not land in the session's cache other tests count
+    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path / "cache"))
+    corpus = load_corpus("demo")
+    m = build_backbone("XTRA", corpus, **XTRA_LITE)
+    assert all(layer.weight.shape[1] == 300 for layer in m.inp)
+    projections = []
+    m.prj_beta[0].register_forward_hook(lambda *_: projections.append(1))
+    tr = Trainer(m, corpus, show_progress=False, seed=0)
+    start = [p.detach().clone() for p in (m.inp[0].weight, m.inp[1].bias, m.fc1.weight, m.prj_beta[0].weight)]
+    batches = list(tr.batches(0))
+    terms = [tr.train_step(batches[i % len(batches)])["beta_align"] for i in range(8)]
+    assert len(projections) == 2 and [t != 0 for t in terms] == [True, False, False, False] * 2   # steps 1 and 5 of 8
+    now = (m.inp[0].weight, m.inp[1].bias, m.fc1.weight, m.prj_beta[0].weight)
+    assert not any(torch.equal(p, q) for p, q in zip(now, start))
+    published = build_backbone("XTRA", corpus)
+    assert published.inp[0].weight.shape[1] == 1000 and published.inp[0].weight.requires_grad
+    assert not hasattr(published, "beta_align_step") and published.beta_align_every == 1

@@ -186,28 +186,21 @@ def test_xtra_floor_diagnostic_reports_its_formula(tmp_path):
     load_result(out)
 
 
-def test_xtra_relaxations_change_only_what_they_say(tmp_path, monkeypatch):
-    "The changed XTRA of diag_xtra_floor.py --relaxations: β alignment on one step in four, narrower and frozen input layers."
+def test_xtra_floor_relaxations_are_xtras_own_options(tmp_path, monkeypatch):
+    "diag_xtra_floor.py --relaxations times XTRA's own options (XTRA-lite's two among them) and frozen input layers."
+    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path / "cache"))   # the demo's embeddings stay out of the session's cache
+    import inspect
     import torch
     from llmxtm_nb.data import load_corpus
-    # its own cache: the demo's document embeddings must not land in the session's cache other tests count
-    monkeypatch.setenv("LLMXTM_CACHE_DIR", str(tmp_path / "cache"))
-    from llmxtm_nb.trainer import Trainer
-    corpus = load_corpus("demo")
-    m = _bench_script("diag_xtra_floor").relaxed_xtra(corpus, beta_every=4, share_dim=300, freeze_input=True)
-    assert all(layer.weight.shape[1] == 300 for layer in m.inp)
-    projections = []
-    m.prj_beta[0].register_forward_hook(lambda *_: projections.append(1))
-    tr = Trainer(m, corpus, show_progress=False, seed=0)
-    frozen = [p.detach().clone() for layer in m.inp for p in layer.parameters()]
-    head = m.fc1.weight.detach().clone()
-    batches = list(tr.batches(0))
-    for i in range(8): tr.train_step(batches[i % len(batches)])
-    assert len(projections) == 2                                    # steps 1 and 5 of 8
-    assert all(torch.equal(p, w) and p.grad is None for p, w in zip((p for layer in m.inp for p in layer.parameters()), frozen))
-    assert not torch.equal(m.fc1.weight, head)                     # the rest of the model still trains
-    published = _bench_script("diag_xtra_floor").relaxed_xtra(corpus)
-    assert published.inp[0].weight.shape[1] == 1000 and published.inp[0].weight.requires_grad
+    from llmxtm_nb.xtra import XTRA, XTRA_LITE
+    diag = _bench_script("diag_xtra_floor")
+    relax = diag.RELAXATIONS
+    assert {k: v for k, v in relax["xtra_relaxed_all"].items() if k != "freeze_input"} == XTRA_LITE
+    options = set(inspect.signature(XTRA).parameters) | {"freeze_input"}
+    assert all(set(change) <= options for change in relax.values())
+    m = diag.changed_xtra(load_corpus("demo"), **relax["xtra_relaxed_all"])
+    assert m.beta_align_every == 4 and m.inp[0].weight.shape[1] == 300
+    assert not any(p.requires_grad for p in m.inp.parameters()) and m.fc1.weight.requires_grad
 
 
 def test_gpu_check_runs_its_comparison_on_the_cpu(tmp_path):
@@ -262,7 +255,7 @@ def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path
     threads = torch.get_num_threads()
     try:
         base = dict(dataset="demo", backbone="NMTM", seed=0, topics=8, threads=1, quiet=True, variants="", tag="",
-                    start_from="", device="cpu", train_only=False, note="")
+                    start_from="", device="cpu", train_only=False, note="", set=[])
         q.phase1(argparse.Namespace(**{**base, "train_only": True}, epochs=2))    # trains and saves, no row yet
         assert not (tmp_path / "quality.json").exists()
         assert (tmp_path / "cache" / "quality" / "NMTM-demo-K8-seed0" / "phase1.pt").exists()
@@ -270,9 +263,18 @@ def test_quality_checkpoint_rows_and_a_continued_run_on_the_demo_corpus(tmp_path
         tagged = argparse.Namespace(**{**base, "tag": "e4", "start_from": "NMTM-demo-K8-seed0"}, epochs=4)
         q.checkpoint(tagged)
         q.phase1(tagged)
+        changed = argparse.Namespace(**{**base, "tag": "h16", "set": ["nmtm.hidden=16"]}, epochs=1)
+        q.phase1(changed)
+        for bad in (["nmtm.hidden"], ["hidden=16"]):   # --set must be SECTION.KEY=VALUE
+            with pytest.raises(SystemExit, match="SECTION.KEY=VALUE"): q._overrides(argparse.Namespace(set=bad, tag="x"))
+        with pytest.raises(SystemExit, match="needs --tag"): q._overrides(argparse.Namespace(set=["nmtm.hidden=16"], tag=""))
     finally:
         torch.set_num_threads(threads)
+    from llmxtm_nb.backbone import CrossLingualTopicModel
+    assert CrossLingualTopicModel.load(tmp_path / "cache" / "quality" / "NMTM-demo-K8-seed0-h16" / "phase1.pt").init_args["hidden"] == 16
     rows = json.loads((tmp_path / "quality.json").read_text())["phase1"]
+    assert rows.pop("NMTM/demo/K8/seed0@h16")["settings_changed"] == ["nmtm.hidden=16"]
+    assert q._label({"backbone": "NMTM", "settings_changed": ["nmtm.hidden=16"]}) == "NMTM with nmtm.hidden=16"
     assert set(rows) == {"NMTM/demo/K8/seed0", "NMTM/demo/K8/seed0@e4/epoch2", "NMTM/demo/K8/seed0@e4"}
     done, part, longer = rows["NMTM/demo/K8/seed0"], rows["NMTM/demo/K8/seed0@e4/epoch2"], rows["NMTM/demo/K8/seed0@e4"]
     assert part["partial"] and part["epochs"] == 2 and part["run_epochs"] == 4 and not done.get("partial")
@@ -306,7 +308,7 @@ def test_backbone_targets_are_checked_within_one_run():
         return {"backbone": backbone, "dataset": dataset, "variant": variant, "s_per_epoch": s, "peak_rss_mb": rss,
                 "threads": 2, "cpu_s_per_epoch": 2 * s}
     rows = [row("NMTM", "fast", 4.0), row("NMTM", "reference", 30.0), row("InfoCTM", "fast", 46.0, rss=1600.0),
-            row("XTRA", "fast", 9.0), row("XTRA", "fast", 1.0, dataset="demo")]
+            row("XTRA", "fast", 9.0), row("XTRA", "fast", 1.0, dataset="demo"), row("XTRA", "lite", 7.0)]
     report = bb.target_report(rows)
     def line(start):   # (value, met) of the one line whose name starts with `start`
         found = [(round(value, 3), met) for name, value, _, _, met in report if name.startswith(start)]
@@ -316,6 +318,7 @@ def test_backbone_targets_are_checked_within_one_run():
     assert line("InfoCTM ECNews, 2 thread(s): speed-up over the public code") == (9.0, False)  # 414 / 46
     assert line("NMTM ECNews: speed-up over our dense reference") == (7.5, None)               # same run, no target
     assert line("XTRA ECNews: epoch / NMTM epoch") == (2.25, False)                           # the demo row is ignored
+    assert line("XTRA-lite ECNews (opt-in changed model): epoch / NMTM epoch") == (1.75, None)  # informative, no verdict
     assert line("InfoCTM ECNews: peak RSS") == (1600.0, False)
     assert line("NMTM ECNews: peak RSS") == (500.0, True)
     assert bb.target_report([row("NMTM", "fast", 4.0, dataset="demo")]) == []

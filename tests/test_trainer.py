@@ -62,6 +62,29 @@ def test_resume_after_interrupt_is_identical(name, tmp_path):
     assert [h["loss"] for h in t2.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-6)
 
 
+@pytest.mark.parametrize("params", [{}, {"beta_align_every": 3}], ids=["published", "beta_align_every"])
+def test_xtra_resumes_after_interrupt_identically(params, tmp_path):
+    """XTRA as published and with `beta_align_every`, whose step counter must survive an interrupt (3 divides neither
+    the 7 batches of an epoch nor the 9 steps before it)."""
+    from test_backbones import xtra_for
+    def build():
+        c = tiny_corpus(0, N1=50, N2=41)
+        torch.manual_seed(0)   # build_xtra draws the layers' initial weights from torch's generator
+        return c, xtra_for(c, **params)
+    c, m_full = build()
+    full = trainer(m_full, c)
+    full.fit()
+    c, m1 = build()
+    with pytest.raises(KeyboardInterrupt):
+        trainer(m1, c, tmp_path, callbacks=[StopAt(10)]).fit()
+    c, m2 = build()
+    t2 = trainer(m2, c, tmp_path).resume()
+    if params: assert int(m2.beta_align_step) == 9 and int(m_full.beta_align_step) == 28
+    t2.fit()
+    same_state(m2, m_full)
+    assert [h["loss"] for h in t2.history] == pytest.approx([h["loss"] for h in full.history], rel=1e-6)
+
+
 def test_resume_from_epoch_checkpoint_is_identical(tmp_path):
     c, m_full = make("NMTM", 1)
     full = trainer(m_full, c)

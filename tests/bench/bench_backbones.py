@@ -1,7 +1,8 @@
 """Speed and memory of the Phase-1 backbones (and, with --full, their evaluation).
 
 Speed mode (default): for each dataset x backbone x variant ('fast' = ours, 'reference' = the dense V x V
-formulation of the public implementations, same model otherwise), a fresh child process builds the model and
+formulation of the public implementations, same model otherwise; 'lite' = XTRA-lite, the opt-in changed XTRA of
+llmxtm_nb.xtra.XTRA_LITE, XTRA only), a fresh child process builds the model and
 trains it for `--batches` steps (0: one whole epoch); it reports seconds per step, seconds per epoch
 (= s/step x batches per epoch; measured directly when a whole epoch ran) and the child's peak RSS.
 Fast and reference run alternately in the same session so their ratio is measured under the same load.
@@ -44,10 +45,15 @@ def _build(backbone, corpus, variant, xtra_embeddings, seed, K):
     from llmxtm_nb.trainer import build_backbone
     kw = {"num_topics": K, "seed": seed}
     if backbone.lower() != "xtra":
+        if variant == "lite":
+            raise SystemExit("only XTRA has a lite variant")
         kw["reference"] = variant == "reference"
     else:
         if variant == "reference":
             raise SystemExit("XTRA has no dense reference variant")
+        if variant == "lite":
+            from llmxtm_nb.xtra import XTRA_LITE
+            kw.update(XTRA_LITE)
         if xtra_embeddings == "random":
             rng = np.random.default_rng(seed)
             H = [rng.normal(size=(s.n_docs("train"), 384)).astype(np.float32) for s in corpus.sides]
@@ -177,6 +183,10 @@ def target_report(rows, dataset="ECNews"):
         x = fast["XTRA"]["s_per_epoch"] / fast["NMTM"]["s_per_epoch"]
         out.append((f"XTRA {dataset}: epoch / NMTM epoch (same run)", x, "x", f"<= {XTRA_OVER_NMTM_TARGET:g}x",
                     x <= XTRA_OVER_NMTM_TARGET))
+    lite = [r for r in rows if r.get("dataset") == dataset and r.get("variant") == "lite" and "s_per_epoch" in r]
+    if lite and "NMTM" in fast:   # informative only: XTRA-lite is a changed model, not the published XTRA
+        out.append((f"XTRA-lite {dataset} (opt-in changed model): epoch / NMTM epoch (same run)",
+                    lite[0]["s_per_epoch"] / fast["NMTM"]["s_per_epoch"], "x", "", None))
     for bb, r in sorted(fast.items()):
         if "peak_rss_mb" in r:
             out.append((f"{bb} {dataset}: peak RSS", r["peak_rss_mb"], "MiB",
@@ -286,8 +296,9 @@ def one_round(a):
                     rows.append(r); print(json.dumps(r, default=str), flush=True)
                 continue
             for var in a.variants.split(","):
-                if bb.lower() == "xtra" and var == "reference":
-                    continue
+                is_xtra = bb.lower() == "xtra"
+                if (is_xtra and var == "reference") or (not is_xtra and var == "lite"):
+                    continue   # XTRA has no dense reference; only XTRA has a lite variant
                 nb = a.reference_batches if var == "reference" else a.batches
                 r = run_child(a, ["--one", bb, ds, var, "--batches", str(nb), "--K", str(a.K), "--threads", str(a.threads),
                                   "--xtra-embeddings", a.xtra_embeddings])
@@ -306,7 +317,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--datasets", default="ECNews")
     ap.add_argument("--backbones", default="NMTM,InfoCTM,XTRA")
-    ap.add_argument("--variants", default="fast,reference", help="fast and/or reference (XTRA: fast only)")
+    ap.add_argument("--variants", default="fast,reference", help="fast (ours), reference (the dense formulation; not "
+                    "XTRA) and lite (XTRA only: the opt-in changed XTRA_LITE of llmxtm_nb.xtra)")
     ap.add_argument("--batches", type=int, default=0, help="timed steps per run (0: one whole epoch)")
     ap.add_argument("--reference-batches", type=int, default=10, help="timed steps for the slow reference variant")
     ap.add_argument("--repeats", type=int, default=1, help="speed: rounds over every configuration (fresh processes, "

@@ -13,6 +13,9 @@ Every step checkpoints and can be resumed by running the same command again.
     python tests/bench/quality.py phase1 --dataset ECNews --backbone InfoCTM --seed 0 --epochs 530 \
         --tag e530 --start-from InfoCTM-ECNews-K50-seed0
     python tests/bench/quality.py checkpoint --dataset ECNews --backbone InfoCTM --seed 0 --tag e530
+    # A run with changed settings (its own folder and row), e.g. XTRA-lite of the XTRA page
+    python tests/bench/quality.py phase1 --dataset Rakuten_Amazon --backbone XTRA --seed 0 --epochs 100 --tag lite \
+        --set xtra.beta_align_every=4 --set xtra.share_dim=300
     # Markdown tables of everything recorded so far
     python tests/bench/quality.py table
 
@@ -126,6 +129,7 @@ def checkpoint(a):
     lr = ck['history'][-1].get('lr') if ck['history'] else None
     row = {'backbone': a.backbone, 'dataset': a.dataset, 'K': a.topics, 'seed': a.seed, 'epochs': epoch,
            'partial': True, 'run_epochs': a.epochs or ck['hparams'].get('epochs'), 'lr_last_epoch': lr,
+           **({'settings_changed': a.set} if a.set else {}),
            'train_s_this_process': None,
            'model_file': str(out), **ev, 'history': [],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
@@ -133,12 +137,31 @@ def checkpoint(a):
     print(epoch, json.dumps({k: round(v, 4) for k, v in ev['metrics'].items()}))
 
 
+def _label(row) -> str:
+    "The backbone of a row, with the settings its run changed (--set): such runs are not the published model."
+    changed = row.get('settings_changed')
+    return row['backbone'] + (f" with {', '.join(changed)}" if changed else '')
+
+
+def _overrides(a) -> dict:
+    "--set SECTION.KEY=VALUE options as load_settings keywords (section__key), checked there like any setting."
+    out = {}
+    for item in a.set:
+        name, sep, value = item.partition('=')
+        section, dot, key = name.strip().partition('.')
+        if not (sep and dot and section and key):
+            sys.exit(f"--set {item!r}: expected SECTION.KEY=VALUE, e.g. xtra.share_dim=300")
+        out[f"{section}__{key}"] = value.strip()
+    if out and not a.tag: sys.exit("--set needs --tag: a run with changed settings gets its own folder and row")
+    return out
+
+
 def _setup(a):
     import torch
     torch.set_num_threads(a.threads)
     from llmxtm_nb.core import load_settings, set_progress
     set_progress(not a.quiet)
-    s = load_settings(model__num_topics=a.topics, model__seed=a.seed, model__device=a.device)
+    s = load_settings(model__num_topics=a.topics, model__seed=a.seed, model__device=a.device, **_overrides(a))
     from llmxtm_nb.data import load_corpus
     return s, load_corpus(a.dataset, settings=s)
 
@@ -190,7 +213,7 @@ def phase1(a):
     ev = _evaluate(model, corpus, s)
     row = {'backbone': a.backbone, 'dataset': a.dataset, 'K': a.topics, 'seed': a.seed, 'epochs': tr.epochs,
            'train_s_this_process': train_s, 'model_file': str(final), **ev, 'device': a.device,
-           **({'note': a.note} if a.note else {}),
+           **({'note': a.note} if a.note else {}), **({'settings_changed': a.set} if a.set else {}),
            'history': [{k: round(v, 4) for k, v in h.items()} for h in (hist or [])],
            'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 'machine': _machine()}
     _record('phase1', _row_key(a), row)
@@ -265,13 +288,13 @@ def table(a):
     "Markdown tables of quality.json: Phase 1 against the paper's base rows, then backbone vs + LLM-XTM."
     data = json.loads(RESULTS.read_text())
     print("| backbone | data set | seed | epochs | | TU | EN-I | EN-C | L2-I | L2-C |\n|---|---|---|---|---|---|---|---|---|---|")
-    for r in sorted(data.get('phase1', {}).values(), key=lambda r: (r['backbone'], r['dataset'], r['seed'])):
+    for r in sorted(data.get('phase1', {}).values(), key=lambda r: (_label(r), r['dataset'], r['seed'])):
         ours = _ours(r['metrics'], r['dataset']); paper = PAPER.get((r['backbone'], r['dataset']), ({}, {}))[0]
         keys = ('TU', 'I1', 'C1', 'I2', 'C2')
         seed = (f"{r['seed']} (model of {r['phase1_model']}, retrained since)" if r.get('phase1_model') else
                 f"{r['seed']} (checkpoint of a run to {r['run_epochs']} epochs, lr {r['lr_last_epoch']:g})"
                 if r.get('partial') else r['seed'])
-        head = f"| {r['backbone']} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {seed} | {r['epochs']} "
+        head = f"| {_label(r)} | {r['dataset']} ({_L2.get(r['dataset'], 'L2')}) | {seed} | {r['epochs']} "
         print(head + "| ours | " + ' | '.join(_f(ours[k]) for k in keys) + ' |')
         print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in keys) + ' |')
         print("| | | | | difference | " + ' | '.join(_f(ours[k] - paper[k], True) if k in paper and ours[k] is not None else '–'
@@ -279,14 +302,14 @@ def table(a):
     p1 = {}
     for r in data.get('phase1', {}).values():
         if r.get('phase1_model') or r.get('partial'): continue   # superseded, or a run not finished yet
-        p1.setdefault((r['backbone'], r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
+        p1.setdefault((_label(r), r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
     multi = {k: v for k, v in p1.items() if len(v) > 1}
     if multi:
         print("\n**Phase 1: mean ± sd over seeds** (number of seeds in brackets) against the paper's five-seed means\n")
         print("| backbone | data set | epochs | seeds | | TU | EN-I | EN-C | L2-I | L2-C |\n|---|---|---|---|---|---|---|---|---|---|")
         ks = ('TU', 'I1', 'C1', 'I2', 'C2')
         for (bb, ds, ep), rs in sorted(multi.items()):
-            paper = PAPER.get((bb, ds), ({}, {}))[0]
+            paper = PAPER.get((bb.split(' ')[0], ds), ({}, {}))[0]
             ms = {k: sum(r[k] for r in rs) / len(rs) for k in ks}
             sd = {k: (sum((r[k] - ms[k]) ** 2 for r in rs) / (len(rs) - 1)) ** 0.5 for k in ks}
             print(f"| {bb} | {ds} ({_L2.get(ds, 'L2')}) | {ep} | {len(rs)} | ours | " + ' | '.join(f"{ms[k]:.3f} ± {sd[k]:.3f}" for k in ks) + ' |')
@@ -377,6 +400,8 @@ def main():
     ap.add_argument('--variants', default='base,llmxtm')
     ap.add_argument('--threads', type=int, default=1)
     ap.add_argument('--quiet', action='store_true')
+    ap.add_argument('--set', action='append', default=[], metavar='SECTION.KEY=VALUE',
+                    help='a setting changed for this run (repeatable; needs --tag), e.g. xtra.beta_align_every=4')
     ap.add_argument('--note', default='', help='phase1: a sentence kept with the row (where it trained, ...)')
     ap.add_argument('--device', default='cpu', help="phase1: where to train (cpu, cuda); a row records the device of the process that wrote it")
     ap.add_argument('--train-only', action='store_true', help='phase1: train and save, evaluate later (e.g. '
