@@ -302,17 +302,17 @@ def table(a):
     p1 = {}
     for r in data.get('phase1', {}).values():
         if r.get('phase1_model') or r.get('partial'): continue   # superseded, or a run not finished yet
-        p1.setdefault((_label(r), r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
+        p1.setdefault((_label(r), r['backbone'], r['dataset'], r['epochs']), []).append(_ours(r['metrics'], r['dataset']))
     multi = {k: v for k, v in p1.items() if len(v) > 1}
     if multi:
         print("\n**Phase 1: mean ± sd over seeds** (number of seeds in brackets) against the paper's five-seed means\n")
         print("| backbone | data set | epochs | seeds | | TU | EN-I | EN-C | L2-I | L2-C |\n|---|---|---|---|---|---|---|---|---|---|")
         ks = ('TU', 'I1', 'C1', 'I2', 'C2')
-        for (bb, ds, ep), rs in sorted(multi.items()):
-            paper = PAPER.get((bb.split(' ')[0], ds), ({}, {}))[0]
+        for (label, bb, ds, ep), rs in sorted(multi.items()):
+            paper = PAPER.get((bb, ds), ({}, {}))[0]
             ms = {k: sum(r[k] for r in rs) / len(rs) for k in ks}
             sd = {k: (sum((r[k] - ms[k]) ** 2 for r in rs) / (len(rs) - 1)) ** 0.5 for k in ks}
-            print(f"| {bb} | {ds} ({_L2.get(ds, 'L2')}) | {ep} | {len(rs)} | ours | " + ' | '.join(f"{ms[k]:.3f} ± {sd[k]:.3f}" for k in ks) + ' |')
+            print(f"| {label} | {ds} ({_L2.get(ds, 'L2')}) | {ep} | {len(rs)} | ours | " + ' | '.join(f"{ms[k]:.3f} ± {sd[k]:.3f}" for k in ks) + ' |')
             print("| | | | | paper | " + ' | '.join(_f(paper.get(k)) for k in ks) + ' |')
             print("| | | | | difference | " + ' | '.join(_f(ms[k] - paper[k], True) if k in paper else '–' for k in ks) + ' |')
     # rows whose Phase-1 model was later retrained with the same seed (after code changes) carry 'phase1_model' (its
@@ -411,6 +411,8 @@ def main():
     ap.add_argument('--start-from', default='', help="with --tag: the folder name of a run whose last trainer "
                                                       "checkpoint this run continues (copied once)")
     a = ap.parse_args()
+    if a.set and a.step not in ('phase1', 'checkpoint'):
+        sys.exit(f"--set applies to phase1 and checkpoint runs, not to {a.step}")
     {'phase1': phase1, 'checkpoint': checkpoint, 'phase2': phase2, 'table': table}[a.step](a)
 
 
