@@ -113,6 +113,11 @@ def _transpose_view_states(optimizer, views:list):
         for k, t in optimizer.state.get(v, {}).items():
             if torch.is_tensor(t) and t.dim() == 2 and t.shape == v.shape[::-1]: optimizer.state[v][k] = t.t().contiguous()
 
+def _adam(params:list, lr:float) -> torch.optim.Optimizer:
+    "The default optimiser: Adam, fused (one pass over memory) where this torch and device offer it."
+    try: return torch.optim.Adam(params, lr=lr, fused=True)
+    except (RuntimeError, TypeError, ValueError): return torch.optim.Adam(params, lr=lr)
+
 class Trainer:
     "Phase-1 trainer: Adam, StepLR, clipping, checkpoints, resume, callbacks."
     def __init__(self, model:CrossLingualTopicModel, corpus, settings=None, callbacks=(), *,
@@ -120,6 +125,7 @@ class Trainer:
                  device=None, clip_norm:float|None=None, lr_step:int|None=None, lr_gamma:float|None=None,
                  checkpoint_dir=None, checkpoint_every:int|None=None, show_progress:bool=True,
                  threads:int|None=None, # torch CPU threads (None: leave torch's default; 1 is best on an oversubscribed machine)
+                 optimizer=None, # called as optimizer(params, lr=learning_rate), e.g. torch.optim.SGD (None: Adam)
                 ):
         s = settings or load_settings()
         if threads: torch.set_num_threads(int(threads))
@@ -141,8 +147,9 @@ class Trainer:
         params = self._trainable = [p for p in model.parameters() if p.requires_grad]
         stepped = _optimiser_views(params)
         self._views = [(p, v) for p, v in zip(params, stepped) if v is not p]
-        try: self.optimizer = torch.optim.Adam(stepped, lr=self.learning_rate, fused=True)   # one pass over memory
-        except (RuntimeError, TypeError, ValueError): self.optimizer = torch.optim.Adam(stepped, lr=self.learning_rate)
+        self.optimizer = _adam(stepped, lr=self.learning_rate) if optimizer is None else optimizer(stepped, lr=self.learning_rate)
+        if not isinstance(self.optimizer, torch.optim.Optimizer):
+            raise TypeError(f"optimizer={optimizer!r} returned a {type(self.optimizer).__name__}, not a torch.optim.Optimizer")
         self.scheduler = (torch.optim.lr_scheduler.StepLR(self.optimizer, int(self.lr_step), self.lr_gamma)
                           if self.lr_step else None)
         self.epoch, self.batch_in_epoch, self.step = 0, 0, 0   # completed epochs / batches of the current epoch / steps
@@ -250,6 +257,9 @@ class Trainer:
         with _frozen_gc(): return self._fit(epochs)
 
     def _fit(self, epochs):
+        if self.scheduler is not None and self.scheduler.optimizer is not self.optimizer:
+            raise LLMXTMError("trainer.optimizer was replaced after the trainer was built, so the learning-rate "
+                              "schedule would still drive the old one: pass Trainer(..., optimizer=factory) instead")
         target = self.epochs if epochs is None else int(epochs)
         if self.step == 0 and not getattr(self, '_resumed', False): seed_everything(self.seed)
         self.model.train()

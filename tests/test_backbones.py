@@ -520,9 +520,8 @@ def test_fast_training_follows_the_reference_for_several_steps(name):
     c = tiny_corpus(5)
     models = [build_backbone(name, c, num_topics=5, hidden=8, seed=0, reference=r) for r in (False, True)]
     models[1].load_state_dict(models[0].state_dict())
-    trainers = [Trainer(m, c, batch_size=16, seed=0, show_progress=False) for m in models]
-    for t, m in zip(trainers, models):
-        t.optimizer = torch.optim.SGD([p for p in m.parameters() if p.requires_grad], lr=0.05)
+    trainers = [Trainer(m, c, batch_size=16, seed=0, show_progress=False, learning_rate=0.05,
+                        optimizer=torch.optim.SGD) for m in models]
     assert next(iter(trainers[0].batches(0))).x1.layout == torch.sparse_coo
     assert next(iter(trainers[1].batches(0))).x1.layout == torch.strided
     for t in trainers:

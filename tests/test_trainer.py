@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from llmxtm_nb.core import load_settings, load_torch
+from llmxtm_nb.core import LLMXTMError, load_settings, load_torch
 from llmxtm_nb.trainer import NonFiniteLossError, Trainer, build_backbone
 
 from test_backbones import tiny_corpus
@@ -263,3 +263,39 @@ def test_a_checkpoint_with_moments_stored_as_the_parameters_resumes_identically(
         t2.fit(3)
         ends.append(m2)
     same_state(*ends)
+
+
+def test_another_optimiser_is_scheduled_checkpointed_and_resumed(tmp_path):
+    """`optimizer=` builds the optimiser the trainer steps: StepLR drives it, it is what moves the weights (SGD with
+    momentum gives other weights than Adam), and a run resumed from its checkpoint ends where an uninterrupted one does."""
+    import functools, warnings
+    sgd = functools.partial(torch.optim.SGD, momentum=0.9)
+    c, m = make()
+    t = trainer(m, c, tmp_path / "a", optimizer=sgd)
+    assert isinstance(t.optimizer, torch.optim.SGD) and t.scheduler.optimizer is t.optimizer
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")   # e.g. torch's "lr_scheduler.step() before optimizer.step()"
+        history = t.fit()
+    assert [h["lr"] for h in history] == [0.01, 0.01, 0.005, 0.005]
+    assert "momentum_buffer" in next(iter(t.optimizer.state.values()))
+    c2, adam_model = make()
+    trainer(adam_model, c2).fit()
+    assert any(not torch.equal(a, b) for a, b in zip(m.parameters(), adam_model.parameters()))
+    c3, halfway = make()
+    trainer(halfway, c3, tmp_path / "b", optimizer=sgd).fit(2)
+    c4, resumed = make()
+    t4 = trainer(resumed, c4, optimizer=sgd)
+    t4.resume(tmp_path / "b" / "checkpoint.pt")
+    t4.fit()
+    same_state(m, resumed)
+
+
+def test_an_optimiser_replaced_after_the_trainer_was_built_is_refused():
+    "Assigning trainer.optimizer leaves the schedule on the old optimiser: fit says so instead of training unscheduled."
+    c, m = make()
+    t = trainer(m, c)
+    t.optimizer = torch.optim.SGD(t._trainable, lr=0.01)
+    with pytest.raises(LLMXTMError, match="optimizer=factory"):
+        t.fit(1)
+    with pytest.raises(TypeError, match="not a torch.optim.Optimizer"):
+        trainer(m, c, optimizer=lambda params, lr: params)
