@@ -167,6 +167,7 @@ class Trainer:
     def state_dict(self) -> dict:
         return {'format': 'llmxtm-trainer/1', 'model_class': type(self.model).__name__,
                 'model': self.model.state_dict(), 'optimizer': self.optimizer.state_dict(), 'optimizer_views': True,
+                'optimizer_class': type(self.optimizer).__name__,
                 'scheduler': self.scheduler.state_dict() if self.scheduler else None,
                 'epoch': self.epoch, 'batch_in_epoch': self.batch_in_epoch, 'step': self.step,
                 'history': self.history, 'sums': dict(self._sums), 'rng': self._rng or _rng_state(),
@@ -192,6 +193,10 @@ class Trainer:
         if ck['hparams']['batch_size'] != self.batch_size or ck['hparams']['seed'] != self.seed:
             raise LLMXTMError(f"{path}: batch_size/seed {ck['hparams']['batch_size']}/{ck['hparams']['seed']} differ "
                               f"from this trainer's {self.batch_size}/{self.seed}; the run would not be the same")
+        saved_by = ck.get('optimizer_class', 'Adam')   # checkpoints from before optimizer= were all Adam's
+        if saved_by != type(self.optimizer).__name__:
+            raise LLMXTMError(f"{path} was trained with {saved_by}, this trainer steps {type(self.optimizer).__name__}: "
+                              f"build it with the same optimizer= as the run that wrote the checkpoint")
         self.model.load_weights(ck['model'], source=path)
         self.optimizer.load_state_dict(ck['optimizer'])
         if not ck.get('optimizer_views'): _transpose_view_states(self.optimizer, self._views)   # an older checkpoint

@@ -288,6 +288,9 @@ def test_another_optimiser_is_scheduled_checkpointed_and_resumed(tmp_path):
     t4.resume(tmp_path / "b" / "checkpoint.pt")
     t4.fit()
     same_state(m, resumed)
+    c5, other = make()
+    with pytest.raises(LLMXTMError, match="trained with SGD, this trainer steps Adam"):
+        trainer(other, c5).resume(tmp_path / "b" / "checkpoint.pt")
 
 
 def test_an_optimiser_replaced_after_the_trainer_was_built_is_refused():
