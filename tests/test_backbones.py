@@ -464,7 +464,7 @@ def test_fused_decoder_loss_is_as_accurate_as_float32_allows():
     t32, w32 = theta.float().requires_grad_(), word_major(w.float()).requires_grad_()
     fused = decoder_nll(t32, w32, bn32, x.float().to_sparse())
     g32 = torch.autograd.grad(fused, (t32, w32, bn32.bias))
-    assert abs(float(fused) - float(exact)) <= 1e-6 * abs(float(exact))
+    assert abs(fused.item() - exact.item()) <= 1e-6 * abs(exact.item())
     for name, a, b in zip(("theta", "W", "shift"), g32, g64):
         err = float((a.double() - b).abs().max() / b.abs().max())
         assert err < 1e-5, (name, err)
